@@ -1,0 +1,189 @@
+//! Keepers: one long-lived process per box, living in the box's namespaces as its pid 1.
+//!
+//! A keeper builds the box's root once, then serves runs: for each it mounts a fresh `/tmp`,
+//! starts the program (which drops every privilege and installs seccomp before `execve`),
+//! reaps every process of the run, kills what is left, and reports. Reusing the keeper makes a
+//! run cost about as much as a plain `posix_spawn`; nothing of one run survives into the next
+//! (processes are killed, `/tmp` and the IPC namespace are new, the cgroup counters reset).
+
+mod child;
+pub(crate) mod proto;
+
+use std::fs;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cgroup::{Hierarchy, SlotCgroup};
+use crate::error::SandboxError;
+use crate::rootfs::RootFs;
+use crate::seccomp::Filter;
+use crate::slots::Slot;
+use crate::{Bind, sys};
+
+/// The program's uid and gid inside every box.
+pub(crate) const INNER_USER: u32 = 1000;
+/// Stack of the program's process between `clone` and `execve`.
+const STACK_BYTES: usize = 256 * 1024;
+/// How long a keeper may take to build its root.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every keeper of a sandbox shares.
+#[derive(Debug)]
+pub(crate) struct Blueprint<'a> {
+    pub(crate) rootfs: &'a RootFs,
+    pub(crate) binds: &'a [Bind],
+    pub(crate) tmp_kb: u64,
+    pub(crate) filter: &'a Filter,
+    pub(crate) hierarchy: Option<&'a Hierarchy>,
+    pub(crate) cap_last: libc::c_int,
+}
+
+/// The host's handle on a keeper.
+#[derive(Debug)]
+pub(crate) struct Keeper {
+    pid: libc::pid_t,
+    sock: OwnedFd,
+    /// The slot's cgroup, when cgroups are in use.
+    pub(crate) cgroup: Option<SlotCgroup>,
+    /// The slot: ids, lock.
+    pub(crate) slot: Slot,
+    /// The host directory bound at `/box`.
+    pub(crate) box_dir: PathBuf,
+    /// Whether the box is the slot's own (wiped and unmounted with the keeper).
+    owns_box: bool,
+    /// Set when the keeper failed to answer; it is then never reused.
+    pub(crate) broken: bool,
+}
+
+fn io_err(what: &str) -> impl FnOnce(io::Error) -> SandboxError + '_ {
+    move |source| SandboxError::Io { what: what.to_owned(), source }
+}
+
+impl Keeper {
+    /// Starts a keeper for `slot` with `box_dir` as its `/box` and waits until it is ready.
+    pub(crate) fn spawn(
+        blueprint: &Blueprint<'_>,
+        slot: Slot,
+        box_dir: PathBuf,
+        owns_box: bool,
+    ) -> Result<Keeper, SandboxError> {
+        let plan = blueprint
+            .rootfs
+            .plan(&box_dir, blueprint.tmp_kb, blueprint.binds)
+            .map_err(io_err("plan the box's root"))?;
+        let cgroup = match blueprint.hierarchy {
+            Some(h) => Some(h.create_slot(slot.id).map_err(io_err("create the slot's cgroup"))?),
+            None => None,
+        };
+        let (host, child) = sys::seqpacket_pair().map_err(io_err("create a control socket"))?;
+        let mut request = vec![0u8; proto::REQUEST_MAX];
+        let mut stack = vec![0u8; STACK_BYTES];
+        let end = stack.as_mut_ptr().wrapping_add(stack.len());
+        let stack_top = end.wrapping_sub(end as usize % 16);
+        let fprog = blueprint.filter.as_fprog();
+        let init = child::Init {
+            sock: child.as_raw_fd(),
+            plan: &plan,
+            filter: &fprog,
+            request: request.as_mut_ptr(),
+            stack_top,
+            cap_last: blueprint.cap_last,
+            user: INNER_USER,
+        };
+        let pid = child::clone_keeper(&init).map_err(io_err("start a keeper (clone with new namespaces)"))?;
+        drop(child);
+        // The keeper has its own copies of the buffers now.
+        drop((request, stack));
+        let keeper = Keeper { pid, sock: host, cgroup, slot, box_dir, owns_box, broken: true };
+        keeper.map_ids().map_err(io_err("map the box's user ids"))?;
+        if let Some(cgroup) = &keeper.cgroup {
+            cgroup.add(pid).map_err(io_err("move the keeper into its cgroup"))?;
+        }
+        sys::send(keeper.sock.as_fd(), &[proto::GO]).map_err(io_err("start the keeper"))?;
+        keeper.wait_ready(&plan)
+    }
+
+    /// Maps inside uid/gid 0 to the keeper's host id and 1000 to the program's.
+    fn map_ids(&self) -> io::Result<()> {
+        let map = format!("0 {} 1\n{INNER_USER} {} 1\n", self.slot.keeper_id, self.slot.user_id);
+        fs::write(format!("/proc/{}/uid_map", self.pid), &map)?;
+        fs::write(format!("/proc/{}/gid_map", self.pid), &map)
+    }
+
+    fn wait_ready(mut self, plan: &crate::rootfs::MountPlan) -> Result<Keeper, SandboxError> {
+        let mut pfd = [libc::pollfd { fd: self.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if sys::poll(&mut pfd, Some(SETUP_TIMEOUT)).map_err(io_err("wait for the keeper"))? == 0 {
+            return Err(SandboxError::KeeperLost);
+        }
+        let mut buf = [0u8; 64];
+        let n = sys::recv(self.sock.as_fd(), &mut buf).map_err(io_err("read from the keeper"))?;
+        match buf.first() {
+            Some(&proto::READY) if n == 1 => {
+                self.broken = false;
+                Ok(self)
+            }
+            Some(&proto::FAILED) => {
+                let [step, errno]: [u64; 2] = proto::read_words(&buf[..n]).ok_or(SandboxError::KeeperLost)?;
+                let step = step as u32;
+                let what = match plan.ops.get(step as usize) {
+                    Some((_, what)) => what.clone(),
+                    None => proto::step::describe(step).to_owned(),
+                };
+                Err(SandboxError::Setup { step: what, source: io::Error::from_raw_os_error(errno as i32) })
+            }
+            _ => Err(SandboxError::KeeperLost),
+        }
+    }
+
+    /// The control socket, for polling.
+    pub(crate) fn sock(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+
+    /// The keeper's pid on the host.
+    pub(crate) fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    /// Sends a run request with stdin, stdout and stderr attached.
+    pub(crate) fn send_run(&self, request: &[u8], stdio: [RawFd; 3]) -> io::Result<()> {
+        sys::send_with_fds(self.sock.as_fd(), request, &stdio)
+    }
+
+    /// Asks the keeper to kill every process of the current run.
+    pub(crate) fn send_kill(&self) -> io::Result<()> {
+        sys::send(self.sock.as_fd(), &[proto::KILL])
+    }
+
+    /// Reads the keeper's report of a finished run.
+    pub(crate) fn read_done(&self) -> io::Result<proto::Done> {
+        let mut buf = [0u8; proto::DONE_BYTES];
+        let n = sys::recv(self.sock.as_fd(), &mut buf)?;
+        proto::Done::decode(&buf[..n])
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the keeper went away"))
+    }
+
+    /// Empties `/tmp` after a run, through the keeper's root (no symlink is followed).
+    pub(crate) fn wipe_tmp(&self) -> io::Result<()> {
+        crate::slots::wipe(&PathBuf::from(format!("/proc/{}/root/tmp", self.pid)))
+    }
+
+    /// Empties the box for its next user.
+    pub(crate) fn wipe_box(&self) -> io::Result<()> {
+        crate::slots::wipe(&self.box_dir)
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        // The keeper is pid 1 of the box: when it dies, the kernel kills everything in it.
+        let _ = sys::kill(self.pid, libc::SIGKILL);
+        let _ = sys::waitpid(self.pid);
+        if self.owns_box {
+            let _ = crate::slots::wipe(&self.box_dir);
+            let _ = sys::unmount(&self.box_dir);
+        }
+    }
+}

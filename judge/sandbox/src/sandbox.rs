@@ -1,0 +1,247 @@
+//! The public entry point: a [`Sandbox`] hands out [`Lease`]s on boxes and keeps used boxes
+//! warm for the next caller.
+
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::cgroup::Hierarchy;
+use crate::config::SandboxConfig;
+use crate::keeper::{Blueprint, Keeper};
+use crate::outcome::{Enforcement, RunResult};
+use crate::rootfs::RootFs;
+use crate::run::{self, RunSpec, Stream};
+use crate::seccomp::Filter;
+use crate::slots::{self, BoxKind, Slot};
+use crate::{SandboxError, sys};
+
+/// A source of isolated boxes. Cheap to clone; every clone shares one pool of ready boxes.
+///
+/// ```no_run
+/// use judge_sandbox::{RunSpec, Sandbox, SandboxConfig, Status, Stdin};
+///
+/// let sandbox = Sandbox::new(SandboxConfig::default())?;
+/// let mut lease = sandbox.lease()?;
+/// lease.write_file("main.py".as_ref(), b"print(input())", false)?;
+/// let spec = RunSpec::new("python3").args(["main.py"]).stdin(Stdin::Bytes(b"hi\n".to_vec()));
+/// let result = lease.run(&spec)?;
+/// assert_eq!(result.status, Status::Ok);
+/// assert_eq!(result.stdout, b"hi\n");
+/// # Ok::<(), judge_sandbox::SandboxError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: SandboxConfig,
+    rootfs: RootFs,
+    filter: Filter,
+    hierarchy: Result<Hierarchy, String>,
+    cap_last: libc::c_int,
+    idle: Mutex<Vec<Keeper>>,
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(std::io::Error) -> SandboxError {
+    move |source| SandboxError::Io { what: what.to_owned(), source }
+}
+
+impl Sandbox {
+    /// Prepares a sandbox: checks privileges, finds the cgroup hierarchy, prepares the shared
+    /// root filesystem pieces. No box exists until the first lease.
+    pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
+        if sys::geteuid() != 0 {
+            return Err(SandboxError::NotRoot);
+        }
+        for bind in &config.binds {
+            bind.check()?;
+        }
+        slots::ensure_dir(&config.run_dir, 0o711).map_err(io_err("create the run directory"))?;
+        let hierarchy = if config.use_cgroups {
+            Hierarchy::detect()
+        } else {
+            Err("disabled by configuration".to_owned())
+        };
+        let rootfs = RootFs::prepare(&config.run_dir, &config.etc_entries)
+            .map_err(io_err("prepare the box's /etc"))?;
+        let cap_last = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(63);
+        Ok(Self {
+            shared: Arc::new(Shared {
+                config,
+                rootfs,
+                filter: Filter::new(),
+                hierarchy,
+                cap_last,
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Which mechanism enforces memory and process limits on this host.
+    pub fn enforcement(&self) -> Enforcement {
+        match &self.shared.hierarchy {
+            Ok(Hierarchy::V1 { .. }) => Enforcement::CgroupV1,
+            Ok(Hierarchy::V2 { .. }) => Enforcement::CgroupV2,
+            Err(why) => Enforcement::Rlimits(why.clone()),
+        }
+    }
+
+    fn blueprint(&self) -> Blueprint<'_> {
+        let s = &*self.shared;
+        Blueprint {
+            rootfs: &s.rootfs,
+            binds: &s.config.binds,
+            tmp_kb: s.config.tmp_kb,
+            filter: &s.filter,
+            hierarchy: s.hierarchy.as_ref().ok(),
+            cap_last: s.cap_last,
+        }
+    }
+
+    fn acquire_slot(&self) -> Result<Slot, SandboxError> {
+        let c = &self.shared.config;
+        Slot::acquire(&c.run_dir, c.max_slots, c.uid_base).map_err(io_err("take a sandbox slot"))
+    }
+
+    fn spawn_pooled(&self) -> Result<Keeper, SandboxError> {
+        let slot = self.acquire_slot()?;
+        let kind = slot.prepare_box(self.shared.config.box_kb).map_err(io_err("prepare the box"))?;
+        if kind == BoxKind::Directory {
+            tracing_note(
+                "the box is a plain directory (mounting a tmpfs was refused): its size is not bounded",
+            );
+        }
+        let dir = slot.box_dir.clone();
+        Keeper::spawn(&self.blueprint(), slot, dir, true)
+    }
+
+    /// Takes a box with an empty `/box`: a warm one when available, a new one otherwise.
+    pub fn lease(&self) -> Result<Lease, SandboxError> {
+        let warm = self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let keeper = match warm {
+            Some(k) => k,
+            None => self.spawn_pooled()?,
+        };
+        Ok(Lease { sandbox: self.clone(), keeper: Some(keeper), pooled: true })
+    }
+
+    /// Takes a new box whose `/box` is the host directory `dir`. The directory (and all it
+    /// holds) is given to the box's user so the program can write there; the box is not
+    /// reused.
+    pub fn lease_with_box(&self, dir: &Path) -> Result<Lease, SandboxError> {
+        let slot = self.acquire_slot()?;
+        slots::chown_tree(dir, slot.user_id, slot.user_id)
+            .map_err(io_err("give the box directory to the sandbox user"))?;
+        let keeper = Keeper::spawn(&self.blueprint(), slot, dir.to_owned(), false)?;
+        Ok(Lease { sandbox: self.clone(), keeper: Some(keeper), pooled: false })
+    }
+
+    /// Starts boxes until `n` are ready for reuse (at most the configured idle count).
+    pub fn warm(&self, n: usize) -> Result<(), SandboxError> {
+        let n = n.min(self.shared.config.max_idle);
+        loop {
+            if self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner).len() >= n {
+                return Ok(());
+            }
+            let keeper = self.spawn_pooled()?;
+            self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner).push(keeper);
+        }
+    }
+
+    /// Runs one command in a fresh (or warm and emptied) box.
+    pub fn run(&self, spec: &RunSpec) -> Result<RunResult, SandboxError> {
+        self.lease()?.run(spec)
+    }
+
+    fn release(&self, keeper: Keeper) {
+        if keeper.broken || keeper.wipe_box().is_err() {
+            return;
+        }
+        let mut idle = self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.shared.config.max_idle {
+            idle.push(keeper);
+        }
+    }
+}
+
+/// Operators learn about degraded isolation from results and logs; the library itself has no
+/// logger, so this goes to stderr once.
+fn tracing_note(note: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| eprintln!("judge-sandbox: {note}"));
+}
+
+/// One box held by one caller: files written with [`Lease::write_file`] stay between runs
+/// (compile, then run); processes, `/tmp` and IPC objects do not. Dropping the lease empties
+/// the box and returns it to the pool.
+#[derive(Debug)]
+pub struct Lease {
+    sandbox: Sandbox,
+    keeper: Option<Keeper>,
+    pooled: bool,
+}
+
+impl Lease {
+    fn keeper(&self) -> Result<&Keeper, SandboxError> {
+        self.keeper.as_ref().ok_or(SandboxError::KeeperLost)
+    }
+
+    /// The host directory that is `/box` inside.
+    pub fn box_dir(&self) -> &Path {
+        self.keeper.as_ref().map_or(Path::new(""), |k| k.box_dir.as_path())
+    }
+
+    /// The host uid (and gid) programs in this box run as; no other box uses it while this
+    /// lease lives.
+    pub fn host_uid(&self) -> u32 {
+        self.keeper.as_ref().map_or(0, |k| k.slot.user_id)
+    }
+
+    /// Writes a file into the box (parents created), owned by the box's user. Symlinks the
+    /// program may have planted are never followed.
+    pub fn write_file(&self, relative: &Path, contents: &[u8], executable: bool) -> Result<(), SandboxError> {
+        let k = self.keeper()?;
+        let id = k.slot.user_id;
+        let mode = if executable { 0o755 } else { 0o644 };
+        sys::write_beneath(&k.box_dir, relative, contents, mode, id, id).map_err(|source| SandboxError::Io {
+            what: format!("write {} into the box", relative.display()),
+            source,
+        })
+    }
+
+    /// Runs a command in this box.
+    pub fn run(&mut self, spec: &RunSpec) -> Result<RunResult, SandboxError> {
+        self.run_observed(spec, &mut |_, _| {})
+    }
+
+    /// Runs a command, handing each chunk of output to `observer` as it arrives.
+    pub fn run_observed(
+        &mut self,
+        spec: &RunSpec,
+        observer: &mut dyn FnMut(Stream, &[u8]),
+    ) -> Result<RunResult, SandboxError> {
+        let enforcement = self.sandbox.enforcement();
+        let keeper = self.keeper.as_mut().ok_or(SandboxError::KeeperLost)?;
+        let result = run::execute(keeper, spec, &enforcement, observer);
+        if keeper.broken {
+            // A keeper that stopped answering is killed (and its box with it) right away.
+            self.keeper = None;
+        }
+        result
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(keeper) = self.keeper.take()
+            && self.pooled
+        {
+            self.sandbox.release(keeper);
+        }
+    }
+}
