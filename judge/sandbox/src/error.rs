@@ -38,6 +38,6 @@ pub enum SandboxError {
         source: io::Error,
     },
     /// The box's keeper process stopped answering; the box is discarded.
-    #[error("the box's keeper process stopped responding")]
-    KeeperLost,
+    #[error("the box's keeper process stopped responding: {0}")]
+    KeeperLost(&'static str),
 }

@@ -289,7 +289,7 @@ pub(crate) fn execute(
         let timeout = match stop {
             Some((_, at)) => {
                 if now.duration_since(at) > KILL_GRACE {
-                    return Err(SandboxError::KeeperLost);
+                    return Err(SandboxError::KeeperLost("no report after the kill request"));
                 }
                 KILL_GRACE
             }
@@ -308,7 +308,7 @@ pub(crate) fn execute(
         stdout.pump(observer).map_err(io_err("read stdout"))?;
         stderr.pump(observer).map_err(io_err("read stderr"))?;
         if fds[0].revents != 0 {
-            break keeper.read_done().map_err(|_| SandboxError::KeeperLost)?;
+            break keeper.read_done().map_err(|_| SandboxError::KeeperLost("no report of the run"))?;
         }
     };
     // Nothing a run leaves in /tmp reaches the next one.

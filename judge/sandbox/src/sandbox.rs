@@ -188,7 +188,7 @@ pub struct Lease {
 
 impl Lease {
     fn keeper(&self) -> Result<&Keeper, SandboxError> {
-        self.keeper.as_ref().ok_or(SandboxError::KeeperLost)
+        self.keeper.as_ref().ok_or(SandboxError::KeeperLost("an earlier run lost it"))
     }
 
     /// The host directory that is `/box` inside.
@@ -226,7 +226,7 @@ impl Lease {
         observer: &mut dyn FnMut(Stream, &[u8]),
     ) -> Result<RunResult, SandboxError> {
         let enforcement = self.sandbox.enforcement();
-        let keeper = self.keeper.as_mut().ok_or(SandboxError::KeeperLost)?;
+        let keeper = self.keeper.as_mut().ok_or(SandboxError::KeeperLost("an earlier run lost it"))?;
         let result = run::execute(keeper, spec, &enforcement, observer);
         if keeper.broken {
             // A keeper that stopped answering is killed (and its box with it) right away.

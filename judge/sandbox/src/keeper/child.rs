@@ -19,6 +19,8 @@ use crate::rootfs::{MountPlan, Op};
 
 /// The keeper's control socket, moved to a fixed number.
 const SOCK: c_int = 3;
+/// Most bind mounts a box may have.
+const MAX_BINDS: usize = 64;
 
 /// Everything the keeper needs, prepared by the host before `clone`.
 #[derive(Debug)]
@@ -49,6 +51,30 @@ struct Fail {
 fn errno() -> c_int {
     // SAFETY: __errno_location always returns a valid pointer to this thread's errno.
     unsafe { *libc::__errno_location() }
+}
+
+/// `setresuid` as the bare system call. glibc's wrapper (like those of `setresgid` and
+/// `setgroups`) applies the change to every thread it believes the process has, taking locks
+/// and signalling threads; in a `clone` of a multi-threaded process that can wait forever on a
+/// lock another thread held at the moment of the clone. The kernel call changes only the
+/// calling thread, which here is the whole process.
+fn raw_setresuid(r: u32, e: u32, s: u32) -> c_int {
+    // SAFETY: a system call with integer arguments.
+    unsafe { libc::syscall(libc::SYS_setresuid, r, e, s) as c_int }
+}
+
+/// Drops supplementary groups and sets every uid and gid to `id`, with bare system calls (see
+/// `raw_setresuid`). Returns -1 on failure, with errno set.
+fn set_ids(id: u32) -> c_int {
+    // SAFETY: system calls with integer arguments and a null group list of length 0.
+    unsafe {
+        if libc::syscall(libc::SYS_setgroups, 0usize, ptr::null::<libc::gid_t>()) != 0
+            || libc::syscall(libc::SYS_setresgid, id, id, id) != 0
+        {
+            return -1;
+        }
+    }
+    raw_setresuid(id, id, id)
 }
 
 /// `-1` → the step failed with errno.
@@ -175,15 +201,33 @@ fn setup(init: &Init<'_>) -> Result<c_int, Fail> {
     // A cgroup namespace rooted at the slot's cgroup, now that we are in it.
     // SAFETY: unshare has no memory-safety preconditions.
     check(step::CGROUP_NS, unsafe { libc::unshare(libc::CLONE_NEWCGROUP) })?;
+    // Open every bind source now, while our file access is still that of the host user who
+    // started us (so a source under a private directory such as /root is reachable), and from
+    // inside our own mount namespace (so the kernel lets us bind it).
+    let mut sources = [-1 as c_int; MAX_BINDS];
+    let mut count = 0;
+    for (i, (op, _)) in init.plan.ops.iter().enumerate() {
+        if let Op::Bind { source, .. } = op {
+            let fail = Fail { step: i as u32, errno: libc::E2BIG };
+            let slot = sources.get_mut(count).ok_or(fail)?;
+            // SAFETY: `source` is a NUL-terminated CString owned by the plan.
+            *slot = check(i as u32, unsafe { libc::open(source.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) })?;
+            count += 1;
+        }
+    }
     // SAFETY: id changes have no memory-safety preconditions.
     unsafe {
-        check(step::IDS, libc::setresgid(0, 0, 0))?;
-        check(step::IDS, libc::setgroups(0, ptr::null()))?;
-        check(step::IDS, libc::setresuid(0, 0, 0))?;
+        check(step::IDS, set_ids(0))?;
     }
 
+    let mut next = sources.iter();
     for (i, (op, _)) in init.plan.ops.iter().enumerate() {
-        apply(op).map_err(|errno| Fail { step: i as u32, errno })?;
+        let fd = if matches!(op, Op::Bind { .. }) { next.next().copied().unwrap_or(-1) } else { -1 };
+        apply(op, fd).map_err(|errno| Fail { step: i as u32, errno })?;
+    }
+    for fd in sources.into_iter().take(count) {
+        // SAFETY: descriptors opened above.
+        unsafe { libc::close(fd) };
     }
     pivot(init.plan)?;
 
@@ -267,7 +311,7 @@ fn clean_ipc(user: u32) {
     // structure the command writes (the *_ds structures are larger than the *_info ones);
     // IPC_RMID takes none.
     unsafe {
-        if libc::setresuid(u32::MAX, user, u32::MAX) != 0 {
+        if raw_setresuid(u32::MAX, user, u32::MAX) != 0 {
             return;
         }
         let mut shm: libc::shmid_ds = core::mem::zeroed();
@@ -295,7 +339,7 @@ fn clean_ipc(user: u32) {
             }
         }
         // Back to uid 0, which restores the effective capabilities from the permitted set.
-        libc::setresuid(u32::MAX, 0, u32::MAX);
+        raw_setresuid(u32::MAX, 0, u32::MAX);
     }
 }
 
@@ -307,8 +351,31 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// Performs one operation of the mount plan; the error is an errno.
-fn apply(op: &Op) -> Result<(), c_int> {
+/// `/proc/self/fd/<fd>` as a C string in `buf`.
+fn fd_path(buf: &mut [u8; 32], fd: c_int) -> *const c_char {
+    let prefix = b"/proc/self/fd/";
+    buf[..prefix.len()].copy_from_slice(prefix);
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    let mut v = fd.max(0) as u32;
+    loop {
+        digits[len] = b'0' + (v % 10) as u8;
+        len += 1;
+        v /= 10;
+        if v == 0 || len == digits.len() {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[prefix.len() + i] = digits[len - 1 - i];
+    }
+    buf[prefix.len() + len] = 0;
+    buf.as_ptr().cast()
+}
+
+/// Performs one operation of the mount plan; the error is an errno. `source_fd` is the
+/// `O_PATH` descriptor of a bind's source.
+fn apply(op: &Op, source_fd: c_int) -> Result<(), c_int> {
     let ok = |r: c_int| if r == -1 { Err(errno()) } else { Ok(()) };
     let null = ptr::null::<c_char>();
     // SAFETY: every pointer is a NUL-terminated CString owned by the plan, which outlives this
@@ -336,14 +403,10 @@ fn apply(op: &Op) -> Result<(), c_int> {
                 Ok(())
             }
             Op::Symlink { target, path } => ok(libc::symlink(target.as_ptr(), path.as_ptr())),
-            Op::Bind { source, target, attrs, remount_flags } => {
-                ok(libc::mount(
-                    source.as_ptr(),
-                    target.as_ptr(),
-                    null,
-                    libc::MS_BIND | libc::MS_REC,
-                    ptr::null(),
-                ))?;
+            Op::Bind { source: _, target, attrs, remount_flags } => {
+                let mut path = [0u8; 32];
+                let source = fd_path(&mut path, source_fd);
+                ok(libc::mount(source, target.as_ptr(), null, libc::MS_BIND | libc::MS_REC, ptr::null()))?;
                 let attr = MountAttr { attr_set: *attrs, attr_clr: 0, propagation: 0, userns_fd: 0 };
                 let r = libc::syscall(
                     libc::SYS_mount_setattr,
@@ -748,9 +811,7 @@ fn prepare_program(exec: &Exec) -> Result<(), Fail> {
     let id = exec.user;
     // SAFETY: id changes have no memory-safety preconditions.
     unsafe {
-        check(step::SET_IDS, libc::setgroups(0, ptr::null()))?;
-        check(step::SET_IDS, libc::setresgid(id, id, id))?;
-        check(step::SET_IDS, libc::setresuid(id, id, id))?;
+        check(step::SET_IDS, set_ids(id))?;
     }
     // Leaving uid 0 already cleared them; say so explicitly. The bounding set is empty and the
     // seccomp filter in place since the keeper's setup.
@@ -821,6 +882,17 @@ fn execute(exec: &Exec) -> Fail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fd_paths_are_formatted_without_allocating() {
+        let mut buf = [0u8; 32];
+        let p = fd_path(&mut buf, 1234);
+        // SAFETY: fd_path writes a NUL-terminated string into `buf`.
+        assert_eq!(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes(), b"/proc/self/fd/1234");
+        let p = fd_path(&mut buf, 0);
+        // SAFETY: as above.
+        assert_eq!(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes(), b"/proc/self/fd/0");
+    }
 
     #[test]
     fn strings_split_into_null_terminated_pointer_arrays() {

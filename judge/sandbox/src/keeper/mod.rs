@@ -115,7 +115,7 @@ impl Keeper {
     fn wait_ready(mut self, plan: &crate::rootfs::MountPlan) -> Result<Keeper, SandboxError> {
         let mut pfd = [libc::pollfd { fd: self.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         if sys::poll(&mut pfd, Some(SETUP_TIMEOUT)).map_err(io_err("wait for the keeper"))? == 0 {
-            return Err(SandboxError::KeeperLost);
+            return Err(SandboxError::KeeperLost("not ready within the setup timeout"));
         }
         let mut buf = [0u8; 64];
         let n = sys::recv(self.sock.as_fd(), &mut buf).map_err(io_err("read from the keeper"))?;
@@ -125,7 +125,8 @@ impl Keeper {
                 Ok(self)
             }
             Some(&proto::FAILED) => {
-                let [step, errno]: [u64; 2] = proto::read_words(&buf[..n]).ok_or(SandboxError::KeeperLost)?;
+                let [step, errno]: [u64; 2] =
+                    proto::read_words(&buf[..n]).ok_or(SandboxError::KeeperLost("garbled setup report"))?;
                 let step = step as u32;
                 let what = match plan.ops.get(step as usize) {
                     Some((_, what)) => what.clone(),
@@ -133,7 +134,8 @@ impl Keeper {
                 };
                 Err(SandboxError::Setup { step: what, source: io::Error::from_raw_os_error(errno as i32) })
             }
-            _ => Err(SandboxError::KeeperLost),
+            _ if n == 0 => Err(SandboxError::KeeperLost("exited during setup")),
+            _ => Err(SandboxError::KeeperLost("garbled setup report")),
         }
     }
 
