@@ -215,10 +215,7 @@ fn setup(init: &Init<'_>) -> Result<c_int, Fail> {
             count += 1;
         }
     }
-    // SAFETY: id changes have no memory-safety preconditions.
-    unsafe {
-        check(step::IDS, set_ids(0))?;
-    }
+    check(step::IDS, set_ids(0))?;
 
     let mut next = sources.iter();
     for (i, (op, _)) in init.plan.ops.iter().enumerate() {
@@ -809,10 +806,7 @@ fn prepare_program(exec: &Exec) -> Result<(), Fail> {
     // SAFETY: close_range only changes descriptor flags.
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     let id = exec.user;
-    // SAFETY: id changes have no memory-safety preconditions.
-    unsafe {
-        check(step::SET_IDS, set_ids(id))?;
-    }
+    check(step::SET_IDS, set_ids(id))?;
     // Leaving uid 0 already cleared them; say so explicitly. The bounding set is empty and the
     // seccomp filter in place since the keeper's setup.
     set_caps(0).map_err(|errno| Fail { step: step::CAPS, errno })?;
