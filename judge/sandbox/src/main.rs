@@ -22,6 +22,7 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 struct RunArgs {
     /// CPU time limit in seconds.
     #[arg(long, default_value_t = 5.0, value_parser = seconds)]
@@ -70,7 +71,7 @@ struct RunArgs {
     #[arg(long)]
     no_cgroups: bool,
     /// The program and its arguments.
-    #[arg(required = true, last = true)]
+    #[arg(required = true, last = true, value_name = "PROGRAM")]
     command: Vec<String>,
 }
 

@@ -1,0 +1,82 @@
+//! System packages: find what is missing and install it with apt when running as root.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// A program some task needs, by absolute path (the sandbox only sees `/usr`, so a copy
+/// elsewhere on `PATH` does not count), and the Debian package that provides it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Need {
+    pub(crate) path: &'static str,
+    pub(crate) package: &'static str,
+}
+
+const fn need(path: &'static str, package: &'static str) -> Need {
+    Need { path, package }
+}
+
+/// What the tests run: the judge's compilers and interpreters.
+pub(crate) const TEST: &[Need] = &[
+    need("/usr/bin/gcc", "gcc"),
+    need("/usr/bin/g++", "g++"),
+    need("/usr/bin/javac", "openjdk-17-jdk-headless"),
+    need("/usr/bin/go", "golang-go"),
+    need("/usr/bin/node", "nodejs"),
+    need("/usr/bin/python3", "python3"),
+    need("/usr/bin/ipcmk", "util-linux"),
+];
+
+/// What the sandbox benchmark compares against.
+pub(crate) const BENCH_SANDBOX: &[Need] = &[need("/usr/bin/bwrap", "bubblewrap")];
+
+/// Everything, for `cargo xtask setup`.
+pub(crate) const ALL: &[Need] = &[
+    need("/usr/bin/gcc", "gcc"),
+    need("/usr/bin/g++", "g++"),
+    need("/usr/bin/javac", "openjdk-17-jdk-headless"),
+    need("/usr/bin/go", "golang-go"),
+    need("/usr/bin/node", "nodejs"),
+    need("/usr/bin/python3", "python3"),
+    need("/usr/bin/ipcmk", "util-linux"),
+    need("/usr/bin/bwrap", "bubblewrap"),
+];
+
+fn is_root() -> bool {
+    // The effective uid decides what apt may do; `id -u` avoids unsafe code in xtask.
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// Installs the packages of every missing program, or explains what to install.
+pub(crate) fn ensure(needs: &[Need]) -> Result<()> {
+    let mut missing: Vec<&str> =
+        needs.iter().filter(|n| !Path::new(n.path).exists()).map(|n| n.package).collect();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "missing system packages: {} (run as root to install them, or `sudo apt-get install {}`)",
+            missing.join(", "),
+            missing.join(" ")
+        );
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    let apt = |args: &[&str]| -> Result<()> {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("cannot run apt-get")?;
+        if !status.success() {
+            bail!("apt-get {} failed", args.join(" "));
+        }
+        Ok(())
+    };
+    apt(&["update", "-q"])?;
+    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+    install.extend(&missing);
+    apt(&install)
+}
