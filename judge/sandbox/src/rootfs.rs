@@ -60,6 +60,10 @@ const GROUP: &str = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n";
 const HOSTS: &str = "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost\n";
 const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files\n";
 
+/// Files of `/proc` hidden from programs.
+const PROC_MASKED: [&str; 8] =
+    ["kcore", "keys", "key-users", "kallsyms", "timer_list", "sched_debug", "sysrq-trigger", "kmsg"];
+
 /// Top-level host directories a program may need, bound read-only (or recreated as the same
 /// symlinks on merged-/usr systems).
 const SYSTEM_DIRS: [&str; 7] = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"];
@@ -141,6 +145,14 @@ impl RootFs {
             libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
             "hidepid=2",
         )?;
+        // Kernel internals no program needs, covered as Docker and nsjail do: reading them
+        // through the mask fails (a nodev /dev/null).
+        for name in PROC_MASKED {
+            let path = Path::new("/proc").join(name);
+            if path.exists() {
+                p.mask(&root.join("proc").join(name))?;
+            }
+        }
         let dev = root.join("dev");
         p.mkdir(&dev)?;
         let dev_opts = "size=64k,nr_inodes=64,mode=0755";
@@ -209,6 +221,25 @@ impl Planner {
     fn symlink(&mut self, target: &Path, path: &Path) -> io::Result<()> {
         let op = Op::Symlink { target: sys::cstring(target)?, path: sys::cstring(path)? };
         self.push(op, format!("link {} to {}", path.display(), target.display()));
+        Ok(())
+    }
+
+    /// Covers an existing file (`target`, a host path under the new root) with a read-only,
+    /// nodev `/dev/null`, so opening it fails.
+    fn mask(&mut self, target: &Path) -> io::Result<()> {
+        let remount_flags = libc::MS_REMOUNT
+            | libc::MS_BIND
+            | libc::MS_RDONLY
+            | libc::MS_NOSUID
+            | libc::MS_NODEV
+            | libc::MS_NOEXEC;
+        let op = Op::Bind {
+            source: CString::new("/dev/null")?,
+            target: sys::cstring(target)?,
+            attrs: ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV,
+            remount_flags,
+        };
+        self.push(op, format!("mask {}", target.display()));
         Ok(())
     }
 

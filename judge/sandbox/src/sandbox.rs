@@ -36,12 +36,13 @@ pub struct Sandbox {
 
 #[derive(Debug)]
 struct Shared {
+    // Fields drop in order: the idle keepers go before the /etc and root they bind.
+    idle: Mutex<Vec<Keeper>>,
     config: SandboxConfig,
     rootfs: RootFs,
     filter: Filter,
     hierarchy: Result<Hierarchy, String>,
     cap_last: libc::c_int,
-    idle: Mutex<Vec<Keeper>>,
 }
 
 fn io_err(what: &'static str) -> impl FnOnce(std::io::Error) -> SandboxError {
@@ -72,12 +73,12 @@ impl Sandbox {
             .unwrap_or(63);
         Ok(Self {
             shared: Arc::new(Shared {
+                idle: Mutex::new(Vec::new()),
                 config,
                 rootfs,
                 filter: Filter::new(),
                 hierarchy,
                 cap_last,
-                idle: Mutex::new(Vec::new()),
             }),
         })
     }

@@ -484,6 +484,17 @@ const CASES: &[Case] = &[
         checks: &[Check::Status(Status::Ok), Check::Stdout("3\ndone\n")],
     },
     Case {
+        name: "kernel internals in /proc are masked",
+        prog: Prog::Sh(
+            "for f in /proc/kallsyms /proc/keys /proc/kcore /proc/timer_list /proc/kmsg; do \
+             test -e $f && head -c 1 $f >/dev/null 2>&1 && echo \"read $f\"; done; \
+             head -c 9 /proc/cpuinfo; echo",
+        ),
+        limits: defaults,
+        env: &[],
+        checks: &[Check::Status(Status::Ok), Check::Stdout("processor\n")],
+    },
+    Case {
         name: "nothing outside the box is writable",
         prog: Prog::Sh(
             "for d in / /usr /etc /bin /lib /dev /proc /proc/sys/kernel; do \
