@@ -1,6 +1,7 @@
 //! `cargo xtask`: the developer's commands. See `cargo xtask --help`.
 
 mod bench;
+mod cluster;
 mod packages;
 mod test;
 
@@ -34,6 +35,29 @@ enum Task {
     },
     /// Install the system packages builds and tests need (as root).
     Setup,
+    /// Start the whole cluster on this machine (Redis, PostgreSQL, judge servers and workers)
+    /// as processes on loopback, data under `.data/`; parts already up are left alone. Waits
+    /// until every part is healthy and writes endpoints and dev tokens to `.data/cluster.env`.
+    StartAll {
+        /// Use the judge binary already built instead of `cargo build --release -p judge`.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Stop every part of the cluster (SIGTERM, SIGKILL after 15 s), last started first.
+    StopAll,
+    /// Each part of the cluster: state, pid, port.
+    Status,
+    /// Print a part's log (`.data/logs/<part>.log`).
+    Logs {
+        /// The part: redis, postgres, judge-server-1, judge-worker-1, ...
+        part: String,
+        /// How many lines from the end.
+        #[arg(long, short = 'n', default_value_t = 200)]
+        lines: usize,
+        /// Keep printing what the part writes, until interrupted.
+        #[arg(long, short)]
+        follow: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -41,5 +65,9 @@ fn main() -> Result<()> {
         Task::Test { no_lint, cargo_args } => test::run(!no_lint, &cargo_args),
         Task::Bench { target } => bench::run(target),
         Task::Setup => packages::ensure(packages::ALL),
+        Task::StartAll { no_build } => cluster::start_all(!no_build),
+        Task::StopAll => cluster::stop_all(),
+        Task::Status => cluster::status(),
+        Task::Logs { part, lines, follow } => cluster::logs(&part, lines, follow),
     }
 }

@@ -6,7 +6,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// A program some task needs, by absolute path (the sandbox only sees `/usr`, so a copy
-/// elsewhere on `PATH` does not count), and the Debian package that provides it.
+/// elsewhere on `PATH` does not count; one `*` component matches any directory, for versioned
+/// installs), and the Debian package that provides it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Need {
     pub(crate) path: &'static str,
@@ -28,6 +29,13 @@ pub(crate) const TEST: &[Need] = &[
     need("/usr/bin/ipcmk", "util-linux"),
 ];
 
+/// The services `cargo xtask start-all` runs besides the judge (which also needs [`TEST`]'s
+/// compilers), and that `xtask::services` starts for integration tests.
+pub(crate) const CLUSTER: &[Need] = &[
+    need("/usr/bin/redis-server", "redis-server"),
+    need("/usr/lib/postgresql/*/bin/postgres", "postgresql"),
+];
+
 /// What the sandbox benchmark compares against.
 pub(crate) const BENCH_SANDBOX: &[Need] = &[need("/usr/bin/bwrap", "bubblewrap")];
 
@@ -41,22 +49,30 @@ pub(crate) const ALL: &[Need] = &[
     need("/usr/bin/python3", "python3"),
     need("/usr/bin/ipcmk", "util-linux"),
     need("/usr/bin/bwrap", "bubblewrap"),
+    need("/usr/bin/redis-server", "redis-server"),
+    need("/usr/lib/postgresql/*/bin/postgres", "postgresql"),
 ];
 
-fn is_root() -> bool {
-    // The effective uid decides what apt may do; `id -u` avoids unsafe code in xtask.
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+/// Whether `path` exists, a `*` component standing for any directory entry.
+fn present(path: &str) -> bool {
+    match path.split_once("/*/") {
+        None => Path::new(path).exists(),
+        Some((parent, rest)) => std::fs::read_dir(parent)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| entry.path().join(rest).exists()),
+    }
 }
 
 /// Installs the packages of every missing program, or explains what to install.
 pub(crate) fn ensure(needs: &[Need]) -> Result<()> {
-    let mut missing: Vec<&str> =
-        needs.iter().filter(|n| !Path::new(n.path).exists()).map(|n| n.package).collect();
+    let mut missing: Vec<&str> = needs.iter().filter(|n| !present(n.path)).map(|n| n.package).collect();
     missing.dedup();
     if missing.is_empty() {
         return Ok(());
     }
-    if !is_root() {
+    if !xtask::process::is_root() {
         bail!(
             "missing system packages: {} (run as root to install them, or `sudo apt-get install {}`)",
             missing.join(", "),

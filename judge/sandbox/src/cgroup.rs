@@ -5,6 +5,11 @@
 //! lives as long as its keeper: creating a memory cgroup and moving a process into it costs far
 //! more than a run of `/bin/true`, so between runs the counters are reset instead (on cgroup v2
 //! kernels that cannot reset `memory.peak`, the cgroup is replaced).
+//!
+//! What earlier runs left charged to the cgroup (page cache, files in the box such as a
+//! compiled program, the keeper itself) is the run's *baseline*: the memory limit applies on
+//! top of it and the reported peak excludes it, so a run is measured by what it adds, as in a
+//! fresh cgroup. A large baseline (after a compiler ran) is reclaimed first.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -171,6 +176,7 @@ impl Hierarchy {
                 let open = |dir: &Path, file: &str| File::open(dir.join(file));
                 Ok(SlotCgroup {
                     cpu: open(&dirs[2], "cpuacct.usage")?,
+                    usage: open(&dirs[0], "memory.usage_in_bytes")?,
                     peak: OpenOptions::new()
                         .read(true)
                         .write(true)
@@ -181,7 +187,7 @@ impl Hierarchy {
                     has_memsw: memsw.exists(),
                     version: Version::V1,
                     dirs,
-                    limits: None,
+                    pids: None,
                     slot,
                     generation: 0,
                     v2_parent: None,
@@ -213,9 +219,13 @@ enum Version {
     V2,
 }
 
+/// Above this much memory left charged from earlier runs, reclaim before the next run.
+const RECLAIM_ABOVE: u64 = 16 << 20;
+
 /// Counters read at the start of a run, so that its own share can be told apart.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Baseline {
+    memory: u64,
     cpu: Duration,
     oom_kills: u64,
     pids_max_hits: u64,
@@ -236,13 +246,14 @@ pub(crate) struct SlotCgroup {
     /// Directories to remove on drop; for v1 ordered memory, pids, cpuacct.
     dirs: Vec<PathBuf>,
     cpu: File,
+    usage: File,
     peak: File,
     oom: File,
     pids_events: File,
     has_memsw: bool,
     /// Whether writing to `memory.peak` resets it (Linux 6.12+); always true on v1.
     v2_resettable: bool,
-    limits: Option<(u64, u32)>,
+    pids: Option<u32>,
     slot: u32,
     generation: u32,
     v2_parent: Option<PathBuf>,
@@ -265,13 +276,14 @@ impl SlotCgroup {
         Ok(SlotCgroup {
             version: Version::V2,
             cpu: open("cpu.stat")?,
+            usage: open("memory.current")?,
             oom: open("memory.events")?,
             pids_events: open("pids.events")?,
             peak,
             has_memsw: false,
             v2_resettable,
             dirs: vec![dir],
-            limits: None,
+            pids: None,
             slot,
             generation,
             v2_parent: Some(parent.to_owned()),
@@ -298,9 +310,15 @@ impl SlotCgroup {
         if !self.v2_resettable {
             self.replace(keeper)?;
         }
-        if self.limits != Some((memory_bytes, pids)) {
-            self.set_limits(memory_bytes, pids)?;
-            self.limits = Some((memory_bytes, pids));
+        let mut memory = self.memory_usage()?;
+        if memory > RECLAIM_ABOVE {
+            self.reclaim(memory);
+            memory = self.memory_usage()?;
+        }
+        self.set_memory(memory_bytes.saturating_add(memory))?;
+        if self.pids != Some(pids) {
+            self.set_pids(pids)?;
+            self.pids = Some(pids);
         }
         if self.version == Version::V1 {
             sys::pwrite0(self.peak.as_fd(), b"0")?;
@@ -308,13 +326,27 @@ impl SlotCgroup {
             sys::pwrite0(self.peak.as_fd(), b"reset\n")?;
         }
         Ok(Baseline {
+            memory,
             cpu: self.cpu_usage()?,
             oom_kills: self.oom_kills()?,
             pids_max_hits: self.pids_max_hits()?,
         })
     }
 
-    fn set_limits(&self, memory_bytes: u64, pids: u32) -> io::Result<()> {
+    fn memory_usage(&self) -> io::Result<u64> {
+        parse_u64(read_small(&self.usage)?.trim())
+    }
+
+    /// Asks the kernel to drop what it can of the cgroup's charges (page cache); what cannot
+    /// go (files in the box, the keeper's memory) stays, and errors say only that.
+    fn reclaim(&self, bytes: u64) {
+        let _ = match self.version {
+            Version::V1 => write(&self.dirs[0].join("memory.force_empty"), "0"),
+            Version::V2 => write(&self.dirs[0].join("memory.reclaim"), &bytes.to_string()),
+        };
+    }
+
+    fn set_memory(&self, bytes: u64) -> io::Result<()> {
         match self.version {
             Version::V1 => {
                 let mem = &self.dirs[0];
@@ -323,17 +355,22 @@ impl SlotCgroup {
                     // memory.limit may never exceed memsw.limit: lift memsw, set, then match.
                     write(&memsw, "-1")?;
                 }
-                write(&mem.join("memory.limit_in_bytes"), &memory_bytes.to_string())?;
+                write(&mem.join("memory.limit_in_bytes"), &bytes.to_string())?;
                 if self.has_memsw {
-                    write(&memsw, &memory_bytes.to_string())?;
+                    write(&memsw, &bytes.to_string())?;
                 }
-                write(&self.dirs[1].join("pids.max"), &pids.to_string())
+                Ok(())
             }
-            Version::V2 => {
-                write(&self.dirs[0].join("memory.max"), &memory_bytes.to_string())?;
-                write(&self.dirs[0].join("pids.max"), &pids.to_string())
-            }
+            Version::V2 => write(&self.dirs[0].join("memory.max"), &bytes.to_string()),
         }
+    }
+
+    fn set_pids(&self, pids: u32) -> io::Result<()> {
+        let dir = match self.version {
+            Version::V1 => &self.dirs[1],
+            Version::V2 => &self.dirs[0],
+        };
+        write(&dir.join("pids.max"), &pids.to_string())
     }
 
     /// Swaps in a fresh v2 cgroup for kernels whose `memory.peak` cannot be reset.
@@ -372,7 +409,7 @@ impl SlotCgroup {
     /// What the run since `baseline` used.
     pub(crate) fn finish(&self, baseline: &Baseline) -> io::Result<Usage> {
         Ok(Usage {
-            peak_bytes: parse_u64(read_small(&self.peak)?.trim())?,
+            peak_bytes: parse_u64(read_small(&self.peak)?.trim())?.saturating_sub(baseline.memory),
             oom_kills: self.oom_kills()?.saturating_sub(baseline.oom_kills),
             pids_max_hits: self.pids_max_hits()?.saturating_sub(baseline.pids_max_hits),
         })

@@ -75,9 +75,13 @@ impl Bind {
 /// How a sandbox is set up. [`SandboxConfig::default`] suits a judge worker running as root.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
-    /// Where slot locks, boxes and the prepared `/etc` live. Must be reachable (execute
-    /// permission) by the sandbox's host ids; it is created with mode 0711.
+    /// Where boxes and the prepared `/etc` live. Must be reachable (execute permission) by
+    /// the sandbox's host ids; it is created with mode 0711.
     pub run_dir: PathBuf,
+    /// Where slot locks live. A slot number decides host ids and the cgroup's name, so every
+    /// sandbox on a host (whatever its `run_dir`) must lock in the same place: keep the
+    /// default unless the host runs nothing else that uses this sandbox.
+    pub lock_dir: PathBuf,
     /// First host uid/gid of the sandbox's range. Slot `k` maps the keeper to `uid_base + 2k`
     /// and programs to `uid_base + 2k + 1`; none of them is ever host root.
     pub uid_base: u32,
@@ -93,6 +97,9 @@ pub struct SandboxConfig {
     pub binds: Vec<Bind>,
     /// Whether to use cgroups when available. Without them, limits fall back to rlimits.
     pub use_cgroups: bool,
+    /// Give boxes the host's network instead of none. Only for deployments that explicitly
+    /// allow programs network access; everything else stays isolated.
+    pub network: bool,
     /// Names under the host's `/etc` copied into the box's `/etc` (besides a generated
     /// passwd, group, hosts and nsswitch.conf). A trailing `*` matches a prefix.
     pub etc_entries: Vec<String>,
@@ -102,6 +109,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             run_dir: PathBuf::from("/run/verdict-sandbox"),
+            lock_dir: PathBuf::from("/run/verdict-sandbox-slots"),
             uid_base: 60_000,
             max_slots: 512,
             max_idle: 2 * crate::sys::online_cpus(),
@@ -109,6 +117,7 @@ impl Default for SandboxConfig {
             tmp_kb: 64 * 1024,
             binds: Vec::new(),
             use_cgroups: true,
+            network: false,
             etc_entries: [
                 "alternatives",
                 "ld.so.cache",

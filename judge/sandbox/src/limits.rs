@@ -33,6 +33,14 @@ pub struct Limits {
     pub stack_kb: u64,
     /// Bytes kept of each of stdout and stderr; more output ends the run as an output limit.
     pub output_kb: u64,
+    /// Apply the CPU time limit to each process on its own (isolate's and Judge0's
+    /// "per process and thread" mode) instead of to the run as a whole.
+    #[serde(default)]
+    pub cpu_per_process: bool,
+    /// Apply the memory limit to each process's address space as well (isolate's and Judge0's
+    /// "per process and thread" mode).
+    #[serde(default)]
+    pub memory_per_process: bool,
 }
 
 impl Default for Limits {
@@ -47,6 +55,8 @@ impl Default for Limits {
             open_files: 256,
             stack_kb: 64_000,
             output_kb: 8 * 1024,
+            cpu_per_process: false,
+            memory_per_process: false,
         }
     }
 }

@@ -106,6 +106,8 @@ impl RunArgs {
             open_files: self.open_files,
             stack_kb: self.stack,
             output_kb: self.output_limit,
+            cpu_per_process: false,
+            memory_per_process: false,
         };
         let (program, args) =
             self.command.split_first().map_or((String::new(), &[][..]), |(p, a)| (p.clone(), a));

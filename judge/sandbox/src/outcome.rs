@@ -25,6 +25,8 @@ pub enum Status {
     OutputLimit,
     /// The sandbox could not run the command (see `message`); not the program's fault.
     InternalError,
+    /// The caller stopped the run.
+    Cancelled,
 }
 
 impl fmt::Display for Status {
@@ -38,6 +40,7 @@ impl fmt::Display for Status {
             Status::NonZeroExit => "non-zero exit code",
             Status::OutputLimit => "output limit exceeded",
             Status::InternalError => "internal error",
+            Status::Cancelled => "cancelled",
         };
         f.write_str(text)
     }

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::keeper::proto::{self, Done, HEADER_BYTES, MAX_STRINGS, REQUEST_MAX, Rlimits, RunHeader};
@@ -142,6 +143,7 @@ enum Stop {
     Wall,
     Cpu,
     Output,
+    Cancelled,
 }
 
 /// A bounded buffer filled from one pipe.
@@ -199,10 +201,12 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> SandboxError {
 fn rlimits(limits: &Limits, with_cgroup: bool) -> Rlimits {
     let kib = |k: u64| k.saturating_mul(1024);
     // With a cgroup the host enforces CPU time precisely and the rlimit is only a backstop.
-    let cpu = limits.cpu_kill_after().as_secs_f64().ceil() as u64 + u64::from(with_cgroup);
+    let precise = with_cgroup && !limits.cpu_per_process;
+    let cpu = limits.cpu_kill_after().as_secs_f64().ceil() as u64 + u64::from(precise);
+    let per_process_memory = !with_cgroup || limits.memory_per_process;
     Rlimits {
         cpu_secs: cpu,
-        address_space: if with_cgroup { u64::MAX } else { kib(limits.memory_kb) },
+        address_space: if per_process_memory { kib(limits.memory_kb) } else { u64::MAX },
         stack: if limits.stack_kb == 0 { u64::MAX } else { kib(limits.stack_kb) },
         file_size: kib(limits.file_size_kb),
         open_files: u64::from(limits.open_files),
@@ -216,6 +220,7 @@ pub(crate) fn execute(
     spec: &RunSpec,
     enforcement: &Enforcement,
     observer: &mut dyn FnMut(Stream, &[u8]),
+    cancel: Option<&AtomicBool>,
 ) -> Result<RunResult, SandboxError> {
     let limits = &spec.limits;
     limits.validate()?;
@@ -267,12 +272,14 @@ pub(crate) fn execute(
         let now = Instant::now();
         if stop.is_none() {
             let over_cpu = match (&keeper.cgroup, &baseline) {
-                (Some(cg), Some(base)) => {
+                (Some(cg), Some(base)) if !limits.cpu_per_process => {
                     cg.cpu_since(base).map_err(io_err("read CPU usage"))? > limits.cpu_kill_after()
                 }
                 _ => false,
             };
-            let reason = if over_cpu {
+            let reason = if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                Some(Stop::Cancelled)
+            } else if over_cpu {
                 Some(Stop::Cpu)
             } else if now.duration_since(start) >= limits.wall_time {
                 Some(Stop::Wall)
@@ -394,12 +401,17 @@ fn verdict(
             step => proto::step::describe(step).to_owned(),
         };
         (Status::InternalError, format!("Could not {what}: {err}."))
+    } else if stop == Some(Stop::Cancelled) {
+        (Status::Cancelled, "Cancelled.".to_owned())
     } else if stop == Some(Stop::Wall) && cpu <= limits.cpu_time {
         (
             Status::WallTimeLimit,
             format!("Wall time limit exceeded: ran {}, limit {}.", secs(wall), secs(limits.wall_time)),
         )
-    } else if cpu > limits.cpu_time || stop == Some(Stop::Cpu) || signal == Some(libc::SIGXCPU) {
+    } else if (cpu > limits.cpu_time && !limits.cpu_per_process)
+        || stop == Some(Stop::Cpu)
+        || signal == Some(libc::SIGXCPU)
+    {
         (
             Status::TimeLimit,
             format!("Time limit exceeded: used {} of CPU time, limit {}.", secs(cpu), secs(limits.cpu_time)),

@@ -101,12 +101,13 @@ impl Sandbox {
             filter: &s.filter,
             hierarchy: s.hierarchy.as_ref().ok(),
             cap_last: s.cap_last,
+            network: s.config.network,
         }
     }
 
     fn acquire_slot(&self) -> Result<Slot, SandboxError> {
         let c = &self.shared.config;
-        Slot::acquire(&c.run_dir, c.max_slots, c.uid_base).map_err(io_err("take a sandbox slot"))
+        Slot::acquire(&c.lock_dir, &c.run_dir, c.max_slots, c.uid_base).map_err(io_err("take a sandbox slot"))
     }
 
     fn spawn_pooled(&self) -> Result<Keeper, SandboxError> {
@@ -123,10 +124,14 @@ impl Sandbox {
 
     /// Takes a box with an empty `/box`: a warm one when available, a new one otherwise.
     pub fn lease(&self) -> Result<Lease, SandboxError> {
-        let warm = self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let keeper = match warm {
-            Some(k) => k,
-            None => self.spawn_pooled()?,
+        let keeper = loop {
+            let warm = self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            match warm {
+                // A keeper that died while idle (killed from outside) is dropped, not handed out.
+                Some(k) if !k.is_alive() => continue,
+                Some(k) => break k,
+                None => break self.spawn_pooled()?,
+            }
         };
         Ok(Lease { sandbox: self.clone(), keeper: Some(keeper), pooled: true })
     }
@@ -226,9 +231,20 @@ impl Lease {
         spec: &RunSpec,
         observer: &mut dyn FnMut(Stream, &[u8]),
     ) -> Result<RunResult, SandboxError> {
+        self.run_controlled(spec, observer, None)
+    }
+
+    /// Runs a command, handing output to `observer`, and stops it (status `Cancelled`) soon
+    /// after `cancel` becomes true.
+    pub fn run_controlled(
+        &mut self,
+        spec: &RunSpec,
+        observer: &mut dyn FnMut(Stream, &[u8]),
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<RunResult, SandboxError> {
         let enforcement = self.sandbox.enforcement();
         let keeper = self.keeper.as_mut().ok_or(SandboxError::KeeperLost("an earlier run lost it"))?;
-        let result = run::execute(keeper, spec, &enforcement, observer);
+        let result = run::execute(keeper, spec, &enforcement, observer, cancel);
         if keeper.broken {
             // A keeper that stopped answering is killed (and its box with it) right away.
             self.keeper = None;

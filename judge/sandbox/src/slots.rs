@@ -31,17 +31,19 @@ pub(crate) fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
 }
 
 impl Slot {
-    /// Takes the first free slot below `max`.
-    pub(crate) fn acquire(run_dir: &Path, max: u32, uid_base: u32) -> io::Result<Slot> {
+    /// Takes the first free slot below `max`; its lock lives in `lock_dir` (host-wide), its
+    /// box under `run_dir`.
+    pub(crate) fn acquire(lock_dir: &Path, run_dir: &Path, max: u32, uid_base: u32) -> io::Result<Slot> {
         let slots = run_dir.join("slots");
         ensure_dir(&slots, 0o711)?;
+        ensure_dir(lock_dir, 0o700)?;
         for id in 0..max {
             let lock = OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .write(true)
                 .mode(0o600)
-                .open(slots.join(format!("{id}.lock")))?;
+                .open(lock_dir.join(format!("{id}.lock")))?;
             if sys::try_flock(lock.as_fd())? {
                 let base = uid_base.checked_add(2 * id).ok_or(io::ErrorKind::InvalidInput)?;
                 return Ok(Slot {

@@ -38,6 +38,7 @@ pub(crate) struct Blueprint<'a> {
     pub(crate) filter: &'a Filter,
     pub(crate) hierarchy: Option<&'a Hierarchy>,
     pub(crate) cap_last: libc::c_int,
+    pub(crate) network: bool,
 }
 
 /// The host's handle on a keeper.
@@ -91,6 +92,7 @@ impl Keeper {
             stack_top,
             cap_last: blueprint.cap_last,
             user: INNER_USER,
+            network: blueprint.network,
         };
         let pid = child::clone_keeper(&init).map_err(io_err("start a keeper (clone with new namespaces)"))?;
         drop(child);
@@ -137,6 +139,13 @@ impl Keeper {
             _ if n == 0 => Err(SandboxError::KeeperLost("exited during setup")),
             _ => Err(SandboxError::KeeperLost("garbled setup report")),
         }
+    }
+
+    /// Whether the keeper still answers: its socket is open and has nothing unexpected
+    /// waiting (an idle keeper never speaks first, so anything readable means it is gone).
+    pub(crate) fn is_alive(&self) -> bool {
+        let mut pfd = [libc::pollfd { fd: self.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        matches!(sys::poll(&mut pfd, Some(Duration::ZERO)), Ok(0))
     }
 
     /// The control socket, for polling.

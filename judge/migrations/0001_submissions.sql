@@ -1,0 +1,46 @@
+-- Submissions: the truth about every submission the judge accepted.
+CREATE TABLE submissions (
+    id BIGSERIAL PRIMARY KEY,
+    token UUID NOT NULL UNIQUE,
+    source_code BYTEA,
+    language_id INTEGER NOT NULL,
+    compiler_options TEXT,
+    command_line_arguments TEXT,
+    stdin BYTEA,
+    expected_output BYTEA,
+    stdout BYTEA,
+    stderr BYTEA,
+    compile_output BYTEA,
+    message TEXT,
+    status_id INTEGER NOT NULL DEFAULT 1,
+    exit_code INTEGER,
+    exit_signal INTEGER,
+    time DOUBLE PRECISION,
+    wall_time DOUBLE PRECISION,
+    memory INTEGER,
+    number_of_runs INTEGER NOT NULL,
+    cpu_time_limit DOUBLE PRECISION NOT NULL,
+    cpu_extra_time DOUBLE PRECISION NOT NULL,
+    wall_time_limit DOUBLE PRECISION NOT NULL,
+    memory_limit INTEGER NOT NULL,
+    stack_limit INTEGER NOT NULL,
+    max_processes_and_or_threads INTEGER NOT NULL,
+    enable_per_process_and_thread_time_limit BOOLEAN NOT NULL,
+    enable_per_process_and_thread_memory_limit BOOLEAN NOT NULL,
+    max_file_size INTEGER NOT NULL,
+    redirect_stderr_to_stdout BOOLEAN NOT NULL,
+    callback_url TEXT,
+    additional_files BYTEA,
+    enable_network BOOLEAN NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    queued_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ,
+    execution_host TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    cancel_requested BOOLEAN NOT NULL DEFAULT false
+);
+
+-- The sweeper looks for unfinished submissions; the list shows newest first.
+CREATE INDEX submissions_unfinished ON submissions (queued_at) WHERE status_id IN (1, 2);
+CREATE INDEX submissions_newest ON submissions (id DESC);

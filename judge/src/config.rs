@@ -1,0 +1,286 @@
+//! Configuration of the server and the worker: parsed once at start from flags and environment
+//! variables. The Judge0 settings keep Judge0's variable names, so a Judge0 configuration
+//! carries over.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+/// `judge server` or `judge worker`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "judge",
+    version,
+    about = "Verdict's judge: a Judge0 CE 1.13.1-compatible API and its workers."
+)]
+pub struct Cli {
+    /// Which part to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The parts of the judge.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Judge0 API.
+    Server(ServerConfig),
+    /// Run submissions from the queue.
+    Worker(WorkerConfig),
+}
+
+/// Where the judge's state lives.
+#[derive(Debug, Clone, Args)]
+pub struct Connections {
+    /// PostgreSQL URL: the truth about submissions.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/judge")]
+    pub database_url: String,
+    /// Connections in the PostgreSQL pool.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: usize,
+    /// Redis URL: the queue, live events, worker heartbeats.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Connections in the Redis pool.
+    #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 16)]
+    pub redis_pool_size: usize,
+    /// Language definitions (TOML); the built-in `judge/languages.toml` when unset.
+    #[arg(long, env = "LANGUAGES_FILE")]
+    pub languages_file: Option<PathBuf>,
+}
+
+/// Judge0's settings: defaults, maxima and feature switches (see `/config_info`).
+#[derive(Debug, Clone, Args)]
+pub struct Judge0Config {
+    /// Refuse new submissions (503) while maintenance is going on.
+    #[arg(long, env = "MAINTENANCE_MODE", default_value_t = false, action = ArgAction::Set)]
+    pub maintenance_mode: bool,
+    /// The message of maintenance mode.
+    #[arg(long, env = "MAINTENANCE_MESSAGE", default_value = "Judge0 is currently in maintenance.")]
+    pub maintenance_message: String,
+    /// Allow `wait=true`.
+    #[arg(long, env = "ENABLE_WAIT_RESULT", default_value_t = true, action = ArgAction::Set)]
+    pub enable_wait_result: bool,
+    /// Allow `compiler_options`.
+    #[arg(long, env = "ENABLE_COMPILER_OPTIONS", default_value_t = true, action = ArgAction::Set)]
+    pub enable_compiler_options: bool,
+    /// Language ids that may take compiler options (space-separated); empty = all.
+    #[arg(long, env = "ALLOWED_LANGUAGES_FOR_COMPILE_OPTIONS", default_value = "", value_parser = parse_ids)]
+    pub allowed_languages_for_compile_options: LanguageIds,
+    /// Allow `command_line_arguments`.
+    #[arg(long, env = "ENABLE_COMMAND_LINE_ARGUMENTS", default_value_t = true, action = ArgAction::Set)]
+    pub enable_command_line_arguments: bool,
+    /// Allow `DELETE /submissions/:token`.
+    #[arg(long, env = "ENABLE_SUBMISSION_DELETE", default_value_t = false, action = ArgAction::Set)]
+    pub enable_submission_delete: bool,
+    /// Allow `callback_url`.
+    #[arg(long, env = "ENABLE_CALLBACKS", default_value_t = true, action = ArgAction::Set)]
+    pub enable_callbacks: bool,
+    /// Tries per callback (connection errors only).
+    #[arg(long, env = "CALLBACKS_MAX_TRIES", default_value_t = 3)]
+    pub callbacks_max_tries: u32,
+    /// Seconds a callback may take.
+    #[arg(long, env = "CALLBACKS_TIMEOUT", default_value_t = 5.0)]
+    pub callbacks_timeout: f64,
+    /// Allow `additional_files`.
+    #[arg(long, env = "ENABLE_ADDITIONAL_FILES", default_value_t = true, action = ArgAction::Set)]
+    pub enable_additional_files: bool,
+    /// Submissions that may wait in the queue.
+    #[arg(long, env = "MAX_QUEUE_SIZE", default_value_t = 10_000)]
+    pub max_queue_size: u64,
+    /// Default CPU time limit (s).
+    #[arg(long, env = "CPU_TIME_LIMIT", default_value_t = 5.0)]
+    pub cpu_time_limit: f64,
+    /// Largest CPU time limit (s).
+    #[arg(long, env = "MAX_CPU_TIME_LIMIT", default_value_t = 15.0)]
+    pub max_cpu_time_limit: f64,
+    /// Default extra CPU time (s).
+    #[arg(long, env = "CPU_EXTRA_TIME", default_value_t = 1.0)]
+    pub cpu_extra_time: f64,
+    /// Largest extra CPU time (s).
+    #[arg(long, env = "MAX_CPU_EXTRA_TIME", default_value_t = 5.0)]
+    pub max_cpu_extra_time: f64,
+    /// Default wall time limit (s).
+    #[arg(long, env = "WALL_TIME_LIMIT", default_value_t = 10.0)]
+    pub wall_time_limit: f64,
+    /// Largest wall time limit (s).
+    #[arg(long, env = "MAX_WALL_TIME_LIMIT", default_value_t = 20.0)]
+    pub max_wall_time_limit: f64,
+    /// Default memory limit (KB).
+    #[arg(long, env = "MEMORY_LIMIT", default_value_t = 128_000)]
+    pub memory_limit: i64,
+    /// Largest memory limit (KB).
+    #[arg(long, env = "MAX_MEMORY_LIMIT", default_value_t = 512_000)]
+    pub max_memory_limit: i64,
+    /// Default stack limit (KB).
+    #[arg(long, env = "STACK_LIMIT", default_value_t = 64_000)]
+    pub stack_limit: i64,
+    /// Largest stack limit (KB).
+    #[arg(long, env = "MAX_STACK_LIMIT", default_value_t = 128_000)]
+    pub max_stack_limit: i64,
+    /// Default number of processes and threads.
+    #[arg(long, env = "MAX_PROCESSES_AND_OR_THREADS", default_value_t = 60)]
+    pub max_processes_and_or_threads: i64,
+    /// Largest number of processes and threads.
+    #[arg(long, env = "MAX_MAX_PROCESSES_AND_OR_THREADS", default_value_t = 120)]
+    pub max_max_processes_and_or_threads: i64,
+    /// Default for per-process CPU time limits.
+    #[arg(long, env = "ENABLE_PER_PROCESS_AND_THREAD_TIME_LIMIT", default_value_t = false, action = ArgAction::Set)]
+    pub enable_per_process_and_thread_time_limit: bool,
+    /// Whether submissions may ask for per-process CPU time limits.
+    #[arg(long, env = "ALLOW_ENABLE_PER_PROCESS_AND_THREAD_TIME_LIMIT", default_value_t = true, action = ArgAction::Set)]
+    pub allow_enable_per_process_and_thread_time_limit: bool,
+    /// Default for per-process memory limits.
+    #[arg(long, env = "ENABLE_PER_PROCESS_AND_THREAD_MEMORY_LIMIT", default_value_t = false, action = ArgAction::Set)]
+    pub enable_per_process_and_thread_memory_limit: bool,
+    /// Whether submissions may ask for per-process memory limits.
+    #[arg(long, env = "ALLOW_ENABLE_PER_PROCESS_AND_THREAD_MEMORY_LIMIT", default_value_t = true, action = ArgAction::Set)]
+    pub allow_enable_per_process_and_thread_memory_limit: bool,
+    /// Default largest file (KB).
+    #[arg(long, env = "MAX_FILE_SIZE", default_value_t = 1024)]
+    pub max_file_size: i64,
+    /// Largest `max_file_size` (KB).
+    #[arg(long, env = "MAX_MAX_FILE_SIZE", default_value_t = 4096)]
+    pub max_max_file_size: i64,
+    /// Default number of runs.
+    #[arg(long, env = "NUMBER_OF_RUNS", default_value_t = 1)]
+    pub number_of_runs: i64,
+    /// Largest number of runs.
+    #[arg(long, env = "MAX_NUMBER_OF_RUNS", default_value_t = 20)]
+    pub max_number_of_runs: i64,
+    /// Default for `redirect_stderr_to_stdout`.
+    #[arg(long, env = "REDIRECT_STDERR_TO_STDOUT", default_value_t = false, action = ArgAction::Set)]
+    pub redirect_stderr_to_stdout: bool,
+    /// Largest size of extracted `additional_files` (KB).
+    #[arg(long, env = "MAX_EXTRACT_SIZE", default_value_t = 10_240)]
+    pub max_extract_size: i64,
+    /// Allow `POST/GET /submissions/batch`.
+    #[arg(long, env = "ENABLE_BATCHED_SUBMISSIONS", default_value_t = true, action = ArgAction::Set)]
+    pub enable_batched_submissions: bool,
+    /// Largest batch.
+    #[arg(long, env = "MAX_SUBMISSION_BATCH_SIZE", default_value_t = 20)]
+    pub max_submission_batch_size: usize,
+    /// Seconds a finished submission may be cached by clients (reported only).
+    #[arg(long, env = "SUBMISSION_CACHE_DURATION", default_value_t = 1.0)]
+    pub submission_cache_duration: f64,
+    /// Reported only: Verdict serves no documentation page.
+    #[arg(long, env = "USE_DOCS_AS_HOMEPAGE", default_value_t = false, action = ArgAction::Set)]
+    pub use_docs_as_homepage: bool,
+    /// Whether submissions may ask for network access.
+    #[arg(long, env = "ALLOW_ENABLE_NETWORK", default_value_t = false, action = ArgAction::Set)]
+    pub allow_enable_network: bool,
+    /// Default for `enable_network`.
+    #[arg(long, env = "ENABLE_NETWORK", default_value_t = false, action = ArgAction::Set)]
+    pub enable_network: bool,
+}
+
+/// A list of language ids, written space- or comma-separated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct LanguageIds(pub Vec<i32>);
+
+impl LanguageIds {
+    /// Whether the list is empty (meaning: every language).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `id` is listed.
+    pub fn contains(&self, id: &i32) -> bool {
+        self.0.contains(id)
+    }
+}
+
+fn parse_ids(s: &str) -> Result<LanguageIds, String> {
+    s.split([' ', ','])
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().map_err(|_| format!("`{t}` is not a language id")))
+        .collect::<Result<_, _>>()
+        .map(LanguageIds)
+}
+
+/// `judge server`.
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[arg(long, env = "JUDGE_LISTEN", default_value = "127.0.0.1:2358")]
+    pub listen: SocketAddr,
+    /// Tokens accepted in `X-Auth-Token` (space-separated); empty = no authentication.
+    #[arg(long, env = "AUTHN_TOKEN", default_value = "")]
+    pub authn_token: String,
+    /// Tokens accepted in `X-Auth-User` for listing and deleting; empty = those are refused.
+    #[arg(long, env = "AUTHZ_TOKEN", default_value = "")]
+    pub authz_token: String,
+    /// Largest request body (KB).
+    #[arg(long, env = "MAX_REQUEST_BODY_KB", default_value_t = 16 * 1024)]
+    pub max_request_body_kb: usize,
+    /// Longest `wait=true` (s); then the submission is returned as it stands.
+    #[arg(long, env = "MAX_WAIT_SECONDS", default_value_t = 300.0)]
+    pub max_wait_seconds: f64,
+    /// Where the judge keeps its state.
+    #[command(flatten)]
+    pub connections: Connections,
+    /// Judge0's settings.
+    #[command(flatten)]
+    pub judge0: Judge0Config,
+}
+
+/// `judge worker`.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerConfig {
+    /// Submissions run at once (default: the number of CPUs).
+    #[arg(long, env = "WORKER_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// This worker's name in heartbeats and logs (default: host name and pid).
+    #[arg(long, env = "WORKER_NAME")]
+    pub name: Option<String>,
+    /// The sandbox's run directory (slot locks, boxes).
+    #[arg(long, env = "VERDICT_SANDBOX_RUN_DIR", default_value = "/run/verdict-sandbox")]
+    pub sandbox_run_dir: PathBuf,
+    /// First host uid of the sandbox's range.
+    #[arg(long, env = "VERDICT_SANDBOX_UID_BASE", default_value_t = 60_000)]
+    pub sandbox_uid_base: u32,
+    /// The Rust toolchain shown at /opt/rust in boxes (default: `rustc --print sysroot`).
+    #[arg(long, env = "RUST_SYSROOT")]
+    pub rust_sysroot: Option<PathBuf>,
+    /// Seconds after which work held by a silent worker is taken over.
+    #[arg(long, env = "WORKER_CLAIM_TIMEOUT", default_value_t = 15)]
+    pub claim_timeout_secs: u64,
+    /// Seconds a stopping worker waits for its runs before handing them back.
+    #[arg(long, env = "WORKER_SHUTDOWN_GRACE", default_value_t = 60)]
+    pub shutdown_grace_secs: u64,
+    /// Where the judge keeps its state.
+    #[command(flatten)]
+    pub connections: Connections,
+    /// Judge0's settings.
+    #[command(flatten)]
+    pub judge0: Judge0Config,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judge0_defaults_and_variable_names() {
+        let cli = Cli::try_parse_from(["judge", "server"]).unwrap();
+        let Command::Server(server) = cli.command else { panic!("not a server") };
+        assert_eq!(server.judge0.memory_limit, 128_000);
+        assert_eq!(server.judge0.max_cpu_time_limit, 15.0);
+        assert!(server.judge0.enable_wait_result);
+        let cli = Cli::try_parse_from([
+            "judge",
+            "server",
+            "--enable-wait-result",
+            "false",
+            "--allowed-languages-for-compile-options",
+            "50 54",
+        ])
+        .unwrap();
+        let Command::Server(server) = cli.command else { panic!("not a server") };
+        assert!(!server.judge0.enable_wait_result);
+        assert_eq!(server.judge0.allowed_languages_for_compile_options, LanguageIds(vec![50, 54]));
+        let err = Cli::try_parse_from(["judge", "server", "--memory-limit", "lots"]).unwrap_err();
+        assert!(err.to_string().contains("--memory-limit"));
+    }
+}

@@ -1,0 +1,324 @@
+//! `/submissions`: create (one or a batch, optionally waiting), show, list, delete, cancel.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use judge_wire::{Envelope, Event, Status};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::params::Params;
+use super::view::{self, DEFAULT_FIELDS};
+use super::{AppState, Submission, auth, validate};
+use crate::db::{self, NewSubmission};
+
+fn params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Params, ApiError> {
+    let mut p = Params::from_query(query);
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    p.merge_body(body, ct)?;
+    Ok(p)
+}
+
+fn parse_token(token: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(token).map_err(|_| ApiError::NotFound)
+}
+
+fn is_final(sub: &Submission) -> bool {
+    Status::from_id(sub.status_id).is_some_and(Status::is_final)
+}
+
+/// Refuses new work in maintenance mode or when the queue is full.
+async fn admit(state: &AppState, adding: u64) -> Result<(), ApiError> {
+    let cfg = &state.config.judge0;
+    if cfg.maintenance_mode {
+        return Err(ApiError::Unavailable(cfg.maintenance_message.clone()));
+    }
+    if state.redis.depth().await? + adding > cfg.max_queue_size {
+        return Err(ApiError::Unavailable("queue is full".into()));
+    }
+    Ok(())
+}
+
+/// Stores and queues submissions. A failure to queue is not fatal: the row is the truth and
+/// the sweeper queues it again.
+async fn accept(state: &AppState, subs: &[NewSubmission]) -> Result<Vec<Uuid>, ApiError> {
+    let tokens = db::insert(&state.db, subs).await?;
+    let names: Vec<String> = tokens.iter().map(Uuid::to_string).collect();
+    if let Err(error) = state.redis.enqueue(&names).await {
+        tracing::warn!(%error, "Could not queue accepted submissions; the sweeper will.");
+    }
+    state.metrics.created.fetch_add(tokens.len() as u64, Ordering::Relaxed);
+    Ok(tokens)
+}
+
+/// Longest a `wait=true` request waits for `sub`: its own limits, plus compiling, plus slack.
+fn wait_budget(state: &AppState, sub: &NewSubmission) -> Duration {
+    let cfg = &state.config.judge0;
+    let runs = sub.wall_time_limit * f64::from(sub.number_of_runs.max(1));
+    let secs = (runs + cfg.max_wall_time_limit + 30.0).min(state.config.max_wait_seconds);
+    Duration::from_secs_f64(secs.max(1.0))
+}
+
+/// Waits until the submission is finished (or the deadline), woken by the workers'
+/// notifications, never by polling.
+async fn wait_final(state: &AppState, token: Uuid, deadline: Instant) -> Result<Submission, ApiError> {
+    let name = token.to_string();
+    loop {
+        // Register before looking, so a finish between the two is not missed.
+        let mut waiter = state.waiters.register(&name);
+        let sub = db::get(&state.db, token).await?.ok_or(ApiError::NotFound)?;
+        if is_final(&sub) || Instant::now() >= deadline {
+            return Ok(sub);
+        }
+        tokio::select! {
+            _ = waiter.notified() => {}
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+        }
+    }
+}
+
+/// `POST /submissions`.
+pub(crate) async fn create(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let p = params(query.as_deref(), &headers, &body)?;
+    let base64 = p.is_true("base64_encoded");
+    let wait = p.is_true("wait");
+    if wait && !state.config.judge0.enable_wait_result {
+        return Err(ApiError::BadRequest("wait not allowed".into()));
+    }
+    let fields = view::parse_fields(p.string("fields").as_deref())?;
+    admit(&state, 1).await?;
+    let languages = state.languages();
+    let new =
+        validate::new_submission(&p, base64, &state.config.judge0, &languages).map_err(ApiError::Invalid)?;
+    let budget = wait_budget(&state, &new);
+    let token = accept(&state, std::slice::from_ref(&new)).await?[0];
+    if !wait {
+        return Ok((StatusCode::CREATED, Json(json!({ "token": token.to_string() }))).into_response());
+    }
+    let sub = wait_final(&state, token, Instant::now() + budget).await?;
+    state.metrics.wait_latency.observe(started.elapsed().as_secs_f64());
+    let body = view::render(&sub, &fields, base64, &languages)?;
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `GET /submissions/:token`.
+pub(crate) async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let p = Params::from_query(query.as_deref());
+    let fields = view::parse_fields(p.string("fields").as_deref())?;
+    let sub = db::get(&state.db, parse_token(&token)?).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(view::render(&sub, &fields, p.is_true("base64_encoded"), &state.languages())?))
+}
+
+/// `GET /submissions?page=&per_page=` (needs `X-Auth-User`).
+pub(crate) async fn index(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    if !auth::authorized(&state, &headers, query.as_deref()) {
+        return Err(ApiError::Forbidden);
+    }
+    let p = Params::from_query(query.as_deref());
+    let fields = view::parse_fields(p.string("fields").as_deref())?;
+    let page = p.number("page").ok().flatten().map_or(1, |v| v as i64).max(1);
+    let per_page = p.number("per_page").ok().flatten().map_or(20, |v| v as i64).clamp(1, 1000);
+    let (subs, total) = db::list(&state.db, page, per_page).await?;
+    let languages = state.languages();
+    let base64 = p.is_true("base64_encoded");
+    let rendered =
+        subs.iter().map(|s| view::render(s, &fields, base64, &languages)).collect::<Result<Vec<_>, _>>()?;
+    let total_pages = (total + per_page - 1) / per_page;
+    Ok(Json(json!({
+        "submissions": rendered,
+        "meta": {
+            "current_page": page,
+            "next_page": if page < total_pages { Some(page + 1) } else { None },
+            "prev_page": if page > 1 { Some(page - 1) } else { None },
+            "total_pages": total_pages,
+            "total_count": total,
+        }
+    })))
+}
+
+/// `DELETE /submissions/:token` (needs `X-Auth-User` and deletion enabled).
+pub(crate) async fn destroy(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    if !auth::authorized(&state, &headers, query.as_deref()) {
+        return Err(ApiError::Forbidden);
+    }
+    if !state.config.judge0.enable_submission_delete {
+        return Err(ApiError::BadRequest("delete not allowed".into()));
+    }
+    let p = Params::from_query(query.as_deref());
+    let fields = view::parse_fields(p.string("fields").as_deref())?;
+    match db::delete(&state.db, parse_token(&token)?).await? {
+        // Always base64: what was deleted may not be UTF-8, and there is no second chance.
+        Ok(sub) => Ok(Json(view::render(&sub, &fields, true, &state.languages())?)),
+        Err(Some(status)) => {
+            let description = Status::from_id(status).map_or("", Status::description);
+            Err(ApiError::BadRequest(format!(
+                "submission cannot be deleted because its status is {status} ({description})"
+            )))
+        }
+        Err(None) => Err(ApiError::NotFound),
+    }
+}
+
+/// `POST /submissions/batch`.
+pub(crate) async fn create_batch(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let cfg = &state.config.judge0;
+    if !cfg.enable_batched_submissions {
+        return Err(ApiError::BadRequest("batched submissions are not allowed".into()));
+    }
+    let p = params(query.as_deref(), &headers, &body)?;
+    let items = match p.get("submissions") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => return Err(ApiError::BadRequest("there should be at least one submission in a batch".into())),
+    };
+    if items.is_empty() {
+        return Err(ApiError::BadRequest("there should be at least one submission in a batch".into()));
+    }
+    if items.len() > cfg.max_submission_batch_size {
+        return Err(ApiError::BadRequest(format!(
+            "number of submissions in a batch should be less than or equal to {}",
+            cfg.max_submission_batch_size
+        )));
+    }
+    admit(&state, items.len() as u64).await?;
+    let base64 = p.is_true("base64_encoded");
+    let languages = state.languages();
+    let checked: Vec<Result<NewSubmission, Value>> = items
+        .iter()
+        .map(|item| {
+            let mut ip = Params::default();
+            match item {
+                Value::Object(obj) => ip.0 = obj.clone(),
+                _ => return Err(json!({"submission": ["must be an object"]})),
+            }
+            validate::new_submission(&ip, base64, cfg, &languages).map_err(|e| e.to_json())
+        })
+        .collect();
+    let valid: Vec<NewSubmission> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
+    let mut tokens = if valid.is_empty() { Vec::new() } else { accept(&state, &valid).await? }.into_iter();
+    let answers: Vec<Value> = checked
+        .into_iter()
+        .map(|c| match c {
+            Ok(_) => json!({ "token": tokens.next().map(|t| t.to_string()) }),
+            Err(errors) => errors,
+        })
+        .collect();
+    if valid.is_empty() {
+        return Err(ApiError::InvalidBatch(Value::Array(answers)));
+    }
+    Ok((StatusCode::CREATED, Json(Value::Array(answers))).into_response())
+}
+
+/// `GET /submissions/batch?tokens=a,b,c`.
+pub(crate) async fn show_batch(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let cfg = &state.config.judge0;
+    if !cfg.enable_batched_submissions {
+        return Err(ApiError::BadRequest("batched submissions are not allowed".into()));
+    }
+    let p = Params::from_query(query.as_deref());
+    let fields = view::parse_fields(p.string("fields").as_deref())?;
+    let names: Vec<String> = p
+        .string("tokens")
+        .unwrap_or_default()
+        .split(',')
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(ApiError::BadRequest("there should be at least one submission in a batch".into()));
+    }
+    if names.len() > cfg.max_submission_batch_size {
+        return Err(ApiError::BadRequest(format!(
+            "number of submissions in a batch should be less than or equal to {}",
+            cfg.max_submission_batch_size
+        )));
+    }
+    let tokens: Vec<Uuid> = names.iter().filter_map(|n| Uuid::parse_str(n).ok()).collect();
+    let found = db::get_many(&state.db, &tokens).await?;
+    let languages = state.languages();
+    let base64 = p.is_true("base64_encoded");
+    let out = names
+        .iter()
+        .map(|n| match Uuid::parse_str(n).ok().and_then(|t| found.iter().find(|s| s.token == t)) {
+            Some(sub) => view::render(sub, &fields, base64, &languages),
+            None => Ok(Value::Null),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({ "submissions": out })))
+}
+
+/// `POST /submissions/:token/cancel`: a queued submission finishes at once as cancelled; a
+/// running one is stopped by its worker.
+pub(crate) async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let token = parse_token(&token)?;
+    let p = Params::from_query(query.as_deref());
+    let base64 = p.is_true("base64_encoded");
+    match db::request_cancel(&state.db, token).await? {
+        Some(1) => {
+            if let Some(sub) = db::finish_cancelled(&state.db, token, true).await? {
+                announce(&state, &sub, base64).await;
+            }
+        }
+        Some(_) => state.redis.request_cancel(&token.to_string()).await?,
+        None => {
+            let sub = db::get(&state.db, token).await?.ok_or(ApiError::NotFound)?;
+            return Err(ApiError::BadRequest(format!(
+                "submission cannot be cancelled because its status is {} ({})",
+                sub.status_id,
+                Status::from_id(sub.status_id).map_or("", Status::description)
+            )));
+        }
+    }
+    let sub = db::get(&state.db, token).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(view::render(&sub, &DEFAULT_FIELDS, base64, &state.languages())?))
+}
+
+/// Tells waiters and live listeners that `sub` is finished (used when the server itself
+/// finishes one: a cancelled queued submission).
+async fn announce(state: &AppState, sub: &Submission, base64: bool) {
+    let token = sub.token.to_string();
+    if let Ok(submission) = view::render(sub, &DEFAULT_FIELDS, base64, &state.languages()) {
+        let _ =
+            state.redis.publish(&Envelope { token: token.clone(), event: Event::Done { submission } }).await;
+    }
+    if let Err(error) = state.redis.announce_done(&token, sub.status_id).await {
+        tracing::warn!(%error, token, "Could not announce a cancelled submission.");
+    }
+}

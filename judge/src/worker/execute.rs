@@ -1,0 +1,295 @@
+//! Running one submission in the sandbox: write the files, compile once with the maximum
+//! limits, run `number_of_runs` times with the submission's limits, and reach Judge0's verdict.
+
+use std::io::Read;
+use std::path::{Component, Path};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use judge_sandbox::{Limits, RunResult, RunSpec, Sandbox, Status as Box, Stdin, Stream};
+use judge_wire::{OutputStream, Status};
+
+use crate::config::Judge0Config;
+use crate::db::{Outcome, Submission};
+use crate::format;
+use crate::languages::Language;
+
+/// Descriptors a program may open.
+const OPEN_FILES: u32 = 256;
+/// Largest file a compiler may write (KiB): linkers size their output up front, and a compiled
+/// program may be larger than anything a submission itself is allowed to write.
+const COMPILE_FILE_SIZE_KB: u64 = 128 * 1024;
+
+/// What an execution needs besides the submission.
+#[allow(missing_debug_implementations)] // Holds a closure.
+pub struct Context<'a> {
+    /// The sandbox to take a box from.
+    pub sandbox: &'a Sandbox,
+    /// Judge0's settings (for the maximum limits compilers get).
+    pub judge0: &'a Judge0Config,
+    /// Output kept per stream (KiB).
+    pub output_kb: u64,
+    /// Set to stop the submission.
+    pub cancel: &'a AtomicBool,
+    /// Receives output as it is produced: stream, bytes, run number (from 1).
+    pub live: &'a (dyn Fn(OutputStream, &[u8], u32) + Sync),
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::ZERO)
+}
+
+fn internal(message: impl Into<String>) -> Outcome {
+    Outcome { status_id: Status::InternalError.id(), message: Some(message.into()), ..Outcome::default() }
+}
+
+fn non_empty(bytes: Vec<u8>) -> Option<Vec<u8>> {
+    (!bytes.is_empty()).then_some(bytes)
+}
+
+/// The environment of compilers and programs: a `PATH`, and the language's own variables.
+fn spec(command: &str, language: &Language, limits: Limits) -> RunSpec {
+    let mut spec = RunSpec::new("/bin/bash").args(["-c", command]).limits(limits);
+    for (k, v) in &language.def.env {
+        spec = spec.env(k.clone(), v.clone());
+    }
+    spec
+}
+
+/// Extracts a zip into the box: relative paths only, `max_kb` of content at most.
+fn extract(lease: &judge_sandbox::Lease, zip: &[u8], max_kb: i64) -> Result<(), String> {
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|e| format!("not a zip archive: {e}"))?;
+    let mut budget = u64::try_from(max_kb).unwrap_or(0).saturating_mul(1024);
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).map_err(|e| format!("unreadable zip entry: {e}"))?;
+        if file.is_dir() {
+            continue;
+        }
+        let name = file.name().map_err(|e| format!("unreadable zip entry name: {e}"))?.into_owned();
+        let path = Path::new(&name);
+        if path.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(format!("zip entry `{name}` has an unsafe path"));
+        }
+        let mut data = Vec::new();
+        let read = file
+            .by_ref()
+            .take(budget + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| format!("cannot extract `{name}`: {e}"))?;
+        if read as u64 > budget {
+            return Err("additional files exceed the extraction limit".into());
+        }
+        budget -= read as u64;
+        let executable = file.unix_mode().is_some_and(|m| m & 0o111 != 0);
+        lease.write_file(path, &data, executable).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Lines with trailing whitespace removed, without trailing blank lines: Judge0's comparison.
+fn normalized(output: &[u8]) -> Vec<&[u8]> {
+    let mut lines: Vec<&[u8]> = output
+        .split(|b| *b == b'\n')
+        .map(|l| {
+            let end = l.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+            &l[..end]
+        })
+        .collect();
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines
+}
+
+/// Judge0's status for a signal.
+fn signal_status(signal: i32) -> Status {
+    match signal {
+        11 => Status::RuntimeErrorSigsegv,
+        25 => Status::RuntimeErrorSigxfsz,
+        8 => Status::RuntimeErrorSigfpe,
+        6 => Status::RuntimeErrorSigabrt,
+        _ => Status::RuntimeErrorOther,
+    }
+}
+
+/// The verdict for a run's result, with isolate's messages.
+fn verdict(run: &RunResult, expected: Option<&[u8]>) -> (Status, Option<String>) {
+    match run.status {
+        Box::Ok => match expected {
+            Some(exp) if normalized(&run.stdout) != normalized(exp) => (Status::WrongAnswer, None),
+            _ => (Status::Accepted, None),
+        },
+        Box::TimeLimit => (Status::TimeLimitExceeded, Some("Time limit exceeded".into())),
+        Box::WallTimeLimit => (Status::TimeLimitExceeded, Some("Time limit exceeded (wall clock)".into())),
+        // A closed set of statuses: a memory kill is a runtime error, said in the message.
+        Box::MemoryLimit => (Status::RuntimeErrorOther, Some("Memory limit exceeded".into())),
+        Box::Signalled => {
+            let sig = run.signal.unwrap_or(0);
+            let message = if sig == 25 {
+                "File size limit exceeded".to_owned()
+            } else {
+                format!("Caught fatal signal {sig}")
+            };
+            (signal_status(sig), Some(message))
+        }
+        Box::NonZeroExit => (
+            Status::RuntimeErrorNzec,
+            Some(format!("Exited with error status {}", run.exit_code.unwrap_or(0))),
+        ),
+        Box::OutputLimit => (Status::RuntimeErrorOther, Some("Output limit exceeded".into())),
+        Box::Cancelled => (Status::InternalError, Some("Cancelled".into())),
+        Box::InternalError if run.message.contains("Exec format error") => {
+            (Status::ExecFormatError, Some(run.message.clone()))
+        }
+        Box::InternalError => (Status::InternalError, Some(run.message.clone())),
+    }
+}
+
+/// Runs a submission to its outcome. Never fails: problems become Internal Error.
+pub fn execute(ctx: &Context<'_>, sub: &Submission, language: &Language) -> Outcome {
+    let mut lease = match ctx.sandbox.lease() {
+        Ok(l) => l,
+        Err(e) => return internal(format!("No sandbox available: {e}")),
+    };
+    let n = &sub.new;
+    if let Some(file) = &language.def.source_file
+        && let Err(e) = lease.write_file(Path::new(file), n.source_code.as_deref().unwrap_or_default(), false)
+    {
+        return internal(format!("Cannot write the source file: {e}"));
+    }
+    if let Some(zip) = &n.additional_files
+        && let Err(e) = extract(&lease, zip, ctx.judge0.max_extract_size)
+    {
+        return internal(format!("Invalid additional_files: {e}"));
+    }
+
+    let mut compile_output = None;
+    if let Some(compile) = &language.def.compile_cmd {
+        let c = ctx.judge0;
+        let limits = Limits {
+            cpu_time: secs(c.max_cpu_time_limit.max(1.0)),
+            extra_time: secs(c.max_cpu_extra_time),
+            wall_time: secs(c.max_wall_time_limit.max(1.0)),
+            memory_kb: u64::try_from(c.max_memory_limit).unwrap_or(512_000),
+            processes: u32::try_from(c.max_max_processes_and_or_threads).unwrap_or(120),
+            file_size_kb: u64::try_from(c.max_max_file_size).unwrap_or(0).max(COMPILE_FILE_SIZE_KB),
+            open_files: OPEN_FILES,
+            stack_kb: u64::try_from(c.max_stack_limit).unwrap_or(0),
+            output_kb: ctx.output_kb,
+            cpu_per_process: false,
+            memory_per_process: false,
+        };
+        let command = compile.replace("%s", n.compiler_options.as_deref().unwrap_or(""));
+        let mut compile_spec = spec(&command, language, limits);
+        compile_spec.stderr_to_stdout = true;
+        let mut observe = |_: Stream, chunk: &[u8]| (ctx.live)(OutputStream::Compile, chunk, 0);
+        let result = match lease.run_controlled(&compile_spec, &mut observe, Some(ctx.cancel)) {
+            Ok(r) => r,
+            Err(e) => return internal(format!("The compiler could not run: {e}")),
+        };
+        let output = non_empty(result.stdout.clone());
+        match result.status {
+            Box::Ok => compile_output = output,
+            Box::Cancelled => return internal("Cancelled"),
+            Box::InternalError => return internal(result.message),
+            other => {
+                let mut out = output.unwrap_or_default();
+                if matches!(other, Box::TimeLimit | Box::WallTimeLimit) {
+                    out.extend_from_slice(b"Compilation time limit exceeded.\n");
+                } else if other == Box::MemoryLimit {
+                    out.extend_from_slice(b"Compilation memory limit exceeded.\n");
+                }
+                return Outcome {
+                    status_id: Status::CompilationError.id(),
+                    compile_output: non_empty(out),
+                    exit_code: result.exit_code,
+                    exit_signal: result.signal,
+                    ..Outcome::default()
+                };
+            }
+        }
+    }
+
+    let cpu_time = if n.cpu_time_limit > 0.0 { n.cpu_time_limit } else { ctx.judge0.max_cpu_time_limit };
+    let limits = Limits {
+        cpu_time: secs(cpu_time.max(0.001)),
+        extra_time: secs(n.cpu_extra_time),
+        wall_time: secs(n.wall_time_limit.max(0.001)),
+        memory_kb: u64::try_from(n.memory_limit).unwrap_or(0).max(1024),
+        processes: u32::try_from(n.max_processes_and_or_threads).unwrap_or(1).max(1),
+        file_size_kb: u64::try_from(n.max_file_size).unwrap_or(0),
+        open_files: OPEN_FILES,
+        stack_kb: u64::try_from(n.stack_limit).unwrap_or(0),
+        output_kb: ctx.output_kb,
+        cpu_per_process: n.enable_per_process_and_thread_time_limit,
+        memory_per_process: n.enable_per_process_and_thread_memory_limit,
+    };
+    let command = match &n.command_line_arguments {
+        Some(args) => format!("{} {args}", language.def.run_cmd),
+        None => language.def.run_cmd.clone(),
+    };
+    let mut run_spec =
+        spec(&command, language, limits).stdin(Stdin::Bytes(n.stdin.clone().unwrap_or_default()));
+    run_spec.stderr_to_stdout = n.redirect_stderr_to_stdout;
+
+    let runs = n.number_of_runs.max(1) as u32;
+    let (mut cpu, mut wall, mut memory) = (0.0, 0.0, 0u64);
+    let mut last = None;
+    for run in 1..=runs {
+        let mut observe = |stream: Stream, chunk: &[u8]| {
+            let s = if stream == Stream::Stdout { OutputStream::Stdout } else { OutputStream::Stderr };
+            (ctx.live)(s, chunk, run);
+        };
+        let result = match lease.run_controlled(&run_spec, &mut observe, Some(ctx.cancel)) {
+            Ok(r) => r,
+            Err(e) => return internal(format!("The program could not run: {e}")),
+        };
+        cpu += result.cpu_time.as_secs_f64();
+        wall += result.wall_time.as_secs_f64();
+        memory += result.memory_kb;
+        let stop = result.status == Box::Cancelled;
+        last = Some(result);
+        if stop {
+            break;
+        }
+    }
+    let Some(result) = last else { return internal("No run happened") };
+    let done = f64::from(runs);
+    let (status, message) = verdict(&result, n.expected_output.as_deref());
+    Outcome {
+        status_id: status.id(),
+        stdout: non_empty(result.stdout),
+        stderr: non_empty(result.stderr),
+        compile_output,
+        message,
+        exit_code: result.exit_code,
+        exit_signal: result.signal,
+        time: Some(format::round_ms(cpu / done)),
+        wall_time: Some(format::round_ms(wall / done)),
+        memory: Some(i32::try_from(memory / u64::from(runs)).unwrap_or(i32::MAX)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparison_ignores_trailing_whitespace_and_blank_lines_only() {
+        assert_eq!(normalized(b"1 2 \n3\t\n\n\n"), normalized(b"1 2\n3"));
+        assert_ne!(normalized(b" 1\n"), normalized(b"1\n"));
+        assert_ne!(normalized(b"1\n\n2"), normalized(b"1\n2"));
+        assert_eq!(normalized(b"a\r\nb\r\n"), normalized(b"a\nb\n"));
+        assert!(normalized(b"\n\n").is_empty());
+    }
+
+    #[test]
+    fn signals_map_to_judge0_statuses() {
+        assert_eq!(signal_status(11), Status::RuntimeErrorSigsegv);
+        assert_eq!(signal_status(25), Status::RuntimeErrorSigxfsz);
+        assert_eq!(signal_status(8), Status::RuntimeErrorSigfpe);
+        assert_eq!(signal_status(6), Status::RuntimeErrorSigabrt);
+        assert_eq!(signal_status(9), Status::RuntimeErrorOther);
+    }
+}
