@@ -40,6 +40,9 @@ pub struct LanguageDef {
     /// Extra environment for compiling and running.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Files written into the box next to the source (name → contents).
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -153,6 +153,11 @@ pub fn execute(ctx: &Context<'_>, sub: &Submission, language: &Language) -> Outc
         Err(e) => return internal(format!("No sandbox available: {e}")),
     };
     let n = &sub.new;
+    for (name, contents) in &language.def.files {
+        if let Err(e) = lease.write_file(Path::new(name), contents.as_bytes(), false) {
+            return internal(format!("Cannot write {name}: {e}"));
+        }
+    }
     if let Some(file) = &language.def.source_file
         && let Err(e) = lease.write_file(Path::new(file), n.source_code.as_deref().unwrap_or_default(), false)
     {

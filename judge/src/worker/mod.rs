@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use futures_util::StreamExt;
 use judge_sandbox::{Bind, Sandbox, SandboxConfig};
 use judge_wire::{Envelope, Event, OutputStream, Status};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::config::WorkerConfig;
@@ -50,7 +50,8 @@ struct Worker {
     sandbox: Sandbox,
     network_sandbox: Option<Sandbox>,
     inflight: Mutex<HashMap<Uuid, InFlight>>,
-    slots: Semaphore,
+    /// When a slot last looked for work abandoned by silent workers.
+    last_reclaim: Mutex<Instant>,
     stopping: AtomicBool,
     http: reqwest::Client,
 }
@@ -129,7 +130,7 @@ pub async fn run(
         sandbox,
         network_sandbox,
         inflight: Mutex::new(HashMap::new()),
-        slots: Semaphore::new(concurrency),
+        last_reclaim: Mutex::new(Instant::now()),
         stopping: AtomicBool::new(false),
     });
 
@@ -139,7 +140,6 @@ pub async fn run(
         tasks.spawn(consume(worker.clone(), stop_rx.clone()));
     }
     tasks.spawn(heartbeat(worker.clone(), stop_rx.clone()));
-    tasks.spawn(reclaim(worker.clone(), stop_rx.clone()));
     tasks.spawn(sweep(worker.clone(), stop_rx.clone()));
     tasks.spawn(listen_for_cancels(worker.clone(), stop_rx.clone()));
 
@@ -181,17 +181,49 @@ async fn hand_back(worker: &Worker) {
     }
 }
 
-/// One slot: read an entry, run it, repeat.
+/// Whether it is this slot's turn to look for abandoned work (a few times per claim timeout,
+/// by one slot of the worker at a time).
+fn reclaim_due(worker: &Worker) -> bool {
+    let period = Duration::from_secs(worker.config.claim_timeout_secs.max(1)) / 3;
+    let mut last = worker.last_reclaim.lock().unwrap_or_else(PoisonError::into_inner);
+    if last.elapsed() < period {
+        return false;
+    }
+    *last = Instant::now();
+    true
+}
+
+/// Takes over one entry a silent worker held, if there is one.
+async fn reclaim_one(worker: &Worker) -> Option<Entry> {
+    let timeout = Duration::from_secs(worker.config.claim_timeout_secs.max(1));
+    match worker.redis.reclaim(&worker.name, timeout, 1).await {
+        Ok(entries) => {
+            let entry = entries.into_iter().next()?;
+            tracing::info!(token = entry.token, "Taking over a submission from a silent worker.");
+            Some(entry)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Cannot look for abandoned submissions.");
+            None
+        }
+    }
+}
+
+/// One slot: take over abandoned work if any, else read a new entry; run it; repeat.
 async fn consume(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
     let mut conn = None;
     let mut pause = Duration::from_millis(100);
     while !*stop.borrow() {
-        let Ok(permit) = worker.slots.acquire().await else { return };
+        if reclaim_due(&worker)
+            && let Some(entry) = reclaim_one(&worker).await
+        {
+            process(&worker, entry).await;
+            continue;
+        }
         if conn.is_none() {
             match worker.redis.dedicated(READ_BLOCK + Duration::from_secs(5)).await {
                 Ok(c) => conn = Some(c),
                 Err(error) => {
-                    drop(permit);
                     tracing::warn!(%error, "Cannot reach the queue; retrying.");
                     tokio::select! { _ = tokio::time::sleep(pause) => {}, _ = stop.changed() => return }
                     pause = (pause * 2).min(Duration::from_secs(5));
@@ -217,7 +249,6 @@ async fn consume(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
         }
-        drop(permit);
     }
 }
 
@@ -397,36 +428,6 @@ async fn heartbeat(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
         }
         let _ = worker.redis.touch(&worker.name, &held).await;
         tokio::select! { _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}, _ = stop.changed() => return }
-    }
-}
-
-/// Takes over entries a silent worker held.
-async fn reclaim(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
-    let timeout = Duration::from_secs(worker.config.claim_timeout_secs.max(1));
-    loop {
-        tokio::select! { _ = tokio::time::sleep(timeout / 3) => {}, _ = stop.changed() => return }
-        // The semaphore lives in the Arc'd worker; the permit is carried into the task.
-        if worker.slots.try_acquire().map(|p| p.forget()).is_err() {
-            continue;
-        }
-        match worker.redis.reclaim(&worker.name, timeout, 1).await {
-            Ok(entries) => {
-                if let Some(entry) = entries.into_iter().next() {
-                    tracing::info!(token = entry.token, "Taking over a submission from a silent worker.");
-                    let w = worker.clone();
-                    tokio::spawn(async move {
-                        process(&w, entry).await;
-                        w.slots.add_permits(1);
-                    });
-                } else {
-                    worker.slots.add_permits(1);
-                }
-            }
-            Err(error) => {
-                worker.slots.add_permits(1);
-                tracing::warn!(%error, "Cannot look for abandoned submissions.");
-            }
-        }
     }
 }
 

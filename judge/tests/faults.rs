@@ -1,0 +1,190 @@
+//! Faults: a worker killed mid-run, a worker stopped mid-run, Redis restarted and Redis losing
+//! all its data while submissions stream in. Nothing accepted may be lost, and every
+//! submission finishes exactly once (its callback arrives once).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Cluster, Options};
+
+/// A callback receiver counting deliveries per token.
+struct Callbacks {
+    url: String,
+    seen: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Callbacks {
+    fn start() -> Callbacks {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/done", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(HashMap::new()));
+        let counts = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let counts = counts.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut length = 0;
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        line.clear();
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    if let Some(token) = v["token"].as_str() {
+                        *counts.lock().unwrap().entry(token.to_owned()).or_default() += 1;
+                    }
+                    let _ = (&stream)
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                });
+            }
+        });
+        Callbacks { url, seen }
+    }
+
+    fn count(&self, token: &str) -> usize {
+        self.seen.lock().unwrap().get(token).copied().unwrap_or(0)
+    }
+}
+
+fn fast_recovery() -> Options {
+    Options {
+        servers: 1,
+        workers: 2,
+        concurrency: 1,
+        env: vec![("WORKER_CLAIM_TIMEOUT".into(), "3".into())],
+        ..Options::default()
+    }
+}
+
+fn submit(cluster: &Cluster, body: &Value) -> String {
+    let r = cluster.request(0, "POST", "/submissions", Some(body));
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["token"].as_str().unwrap().to_owned()
+}
+
+/// Waits until `/workers` shows a worker running something; returns its name.
+fn busy_worker(cluster: &Cluster) -> String {
+    let mut name = None;
+    let found = support::wait_until(Duration::from_secs(30), || {
+        let workers = cluster.request(0, "GET", "/workers", None).json();
+        name = workers[0]["workers"]
+            .as_array()
+            .and_then(|ws| ws.iter().find(|w| w["running"].as_u64() > Some(0)))
+            .and_then(|w| w["name"].as_str().map(str::to_owned));
+        name.is_some()
+    });
+    assert!(found, "no worker picked the submission up:\n{}", cluster.logs());
+    name.unwrap()
+}
+
+fn worker_index(name: &str) -> usize {
+    name.trim_start_matches("test-worker-").parse().unwrap()
+}
+
+#[test]
+fn a_worker_killed_mid_run_loses_nothing_and_the_submission_finishes_once() {
+    let mut cluster = Cluster::start(fast_recovery());
+    let callbacks = Callbacks::start();
+    let token = submit(
+        &cluster,
+        &json!({
+            "language_id": 71,
+            "source_code": "import time\ntime.sleep(3)\nprint('survived')",
+            "callback_url": callbacks.url,
+        }),
+    );
+    let victim = busy_worker(&cluster);
+    cluster.kill_worker(worker_index(&victim));
+    let done = cluster.await_token(&token, "status,stdout", Duration::from_secs(60));
+    assert_eq!(
+        (done["status"]["id"].clone(), done["stdout"].clone()),
+        (json!(3), json!("survived\n")),
+        "{done}"
+    );
+    assert!(support::wait_until(Duration::from_secs(10), || callbacks.count(&token) == 1));
+    // The killed worker's box died with it: no program of it is left.
+    let leftovers = std::process::Command::new("pgrep").args(["-f", "time.sleep\\(3\\)"]).output().unwrap();
+    assert!(leftovers.stdout.is_empty(), "the killed worker's program still runs");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(callbacks.count(&token), 1, "finished more than once");
+}
+
+#[test]
+fn a_stopping_worker_finishes_its_submission_before_exiting() {
+    let mut cluster = Cluster::start(fast_recovery());
+    let token = submit(
+        &cluster,
+        &json!({"language_id": 71, "source_code": "import time\ntime.sleep(2)\nprint('finished')"}),
+    );
+    let busy = busy_worker(&cluster);
+    let status = cluster.stop_worker(worker_index(&busy));
+    assert!(status.success(), "worker exit: {status:?}\n{}", cluster.logs());
+    // Finished by the stopping worker itself, before it exited: no takeover delay.
+    let r = cluster.request(0, "GET", &format!("/submissions/{token}?fields=status,stdout"), None).json();
+    assert_eq!((r["status"]["id"].clone(), r["stdout"].clone()), (json!(3), json!("finished\n")), "{r}");
+}
+
+#[test]
+fn redis_restarting_and_losing_its_data_loses_no_accepted_submission() {
+    let mut cluster = Cluster::start(Options {
+        servers: 2,
+        env: vec![("WORKER_CLAIM_TIMEOUT".into(), "3".into())],
+        ..Options::default()
+    });
+    let callbacks = Callbacks::start();
+    let body = |i: usize| json!({"language_id": 71, "source_code": format!("print({i} * 2)"), "callback_url": callbacks.url});
+    let mut accepted: Vec<(usize, String)> = Vec::new();
+    let mut post = |cluster: &Cluster, i: usize| {
+        let r = cluster.request(i % 2, "POST", "/submissions", Some(&body(i)));
+        if r.status == 201 {
+            accepted.push((i, r.json()["token"].as_str().unwrap().to_owned()));
+        }
+    };
+    for i in 0..15 {
+        post(&cluster, i);
+    }
+    // A crash: Redis dies and comes back (its append-only file keeps most of the queue).
+    let port = cluster.redis.port();
+    cluster.redis.kill().unwrap();
+    for i in 15..20 {
+        post(&cluster, i);
+    }
+    cluster.redis = xtask::services::Redis::start(&cluster.dir.path().join("redis"), port).unwrap();
+    for i in 20..35 {
+        post(&cluster, i);
+    }
+    // Worse: Redis loses everything (queue, consumer group, heartbeats).
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    xtask::services::probe::redis_command(addr, &["FLUSHALL"], Duration::from_secs(2)).unwrap();
+    for i in 35..50 {
+        post(&cluster, i);
+    }
+    assert!(accepted.len() >= 45, "only {} of 50 accepted:\n{}", accepted.len(), cluster.logs());
+    for (i, token) in &accepted {
+        let done = cluster.await_token(token, "status,stdout", Duration::from_secs(120));
+        assert_eq!(
+            (done["status"]["id"].clone(), done["stdout"].clone()),
+            (json!(3), json!(format!("{}\n", i * 2))),
+            "{done}"
+        );
+    }
+    assert!(support::wait_until(Duration::from_secs(15), || accepted
+        .iter()
+        .all(|(_, t)| callbacks.count(t) >= 1)));
+    std::thread::sleep(Duration::from_secs(4));
+    let twice: Vec<&String> = accepted.iter().map(|(_, t)| t).filter(|t| callbacks.count(t) != 1).collect();
+    assert!(twice.is_empty(), "callbacks not exactly once for {twice:?}");
+}

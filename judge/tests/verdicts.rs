@@ -1,0 +1,370 @@
+//! The verdict matrix: for each language, programs that must be Accepted, Wrong Answer, Time
+//! Limit Exceeded, Compilation Error, Runtime Error (non-zero exit and a signal), hit the
+//! memory limit, and echo stdin. All are submitted at once and judged by two workers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+mod support;
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Cluster, Options};
+
+struct Case {
+    language: i32,
+    name: &'static str,
+    source: &'static str,
+    stdin: Option<&'static str>,
+    expected_output: Option<&'static str>,
+    /// Extra submission fields (limits).
+    extra: fn() -> Value,
+    status: i32,
+    stdout: Option<&'static str>,
+    message: Option<&'static str>,
+}
+
+fn none() -> Value {
+    json!({})
+}
+fn fast() -> Value {
+    json!({"cpu_time_limit": 0.5, "cpu_extra_time": 0.5, "wall_time_limit": 5})
+}
+fn small() -> Value {
+    json!({"memory_limit": 64000})
+}
+
+const AC: i32 = 3;
+const WA: i32 = 4;
+const TLE: i32 = 5;
+const CE: i32 = 6;
+const SEGV: i32 = 7;
+const FPE: i32 = 9;
+const ABRT: i32 = 10;
+const NZEC: i32 = 11;
+const OTHER: i32 = 12;
+
+macro_rules! case {
+    ($lang:expr, $name:expr, $src:expr, $status:expr) => {
+        Case {
+            language: $lang,
+            name: $name,
+            source: $src,
+            stdin: None,
+            expected_output: None,
+            extra: none,
+            status: $status,
+            stdout: None,
+            message: None,
+        }
+    };
+}
+
+fn cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    // Every language: stdin echo (Accepted, with the output checked), and a wrong answer.
+    let echo: [(i32, &str); 10] = [
+        (
+            50,
+            "#include <stdio.h>\nint main(void){char s[64];scanf(\"%63s\",s);printf(\"hello, %s\\n\",s);return 0;}",
+        ),
+        (
+            54,
+            "#include <iostream>\n#include <string>\nint main(){std::string s;std::cin>>s;std::cout<<\"hello, \"<<s<<\"\\n\";}",
+        ),
+        (
+            62,
+            "import java.util.*;\npublic class Main{public static void main(String[] a){System.out.println(\"hello, \"+new Scanner(System.in).next());}}",
+        ),
+        (63, "const s=require('fs').readFileSync(0,'utf8').trim();console.log(`hello, ${s}`);"),
+        (71, "print('hello, ' + input())"),
+        (
+            60,
+            "package main\nimport \"fmt\"\nfunc main(){var s string;fmt.Scan(&s);fmt.Printf(\"hello, %s\\n\",s)}",
+        ),
+        (
+            73,
+            "use std::io::Read;\nfn main(){let mut s=String::new();std::io::stdin().read_to_string(&mut s).unwrap();println!(\"hello, {}\",s.trim());}",
+        ),
+        (74, "const s: string = require('fs').readFileSync(0, 'utf8').trim();\nconsole.log(`hello, ${s}`);"),
+        (46, "read s; echo \"hello, $s\""),
+        (
+            48,
+            "#include <stdio.h>\nint main(void){char s[64];scanf(\"%63s\",s);printf(\"hello, %s\\n\",s);return 0;}",
+        ),
+    ];
+    for (lang, src) in echo {
+        v.push(Case {
+            stdin: Some("verdict"),
+            expected_output: Some("hello, verdict"),
+            stdout: Some("hello, verdict\n"),
+            ..case!(lang, "stdin echo", src, AC)
+        });
+        v.push(Case {
+            stdin: Some("verdict"),
+            expected_output: Some("hello, judge"),
+            ..case!(lang, "wrong answer", src, WA)
+        });
+    }
+    v.push(Case {
+        stdout: Some("plain\n"),
+        expected_output: Some("plain  \n\n"),
+        ..case!(43, "plain text, trailing whitespace ignored", "plain\n", AC)
+    });
+    v.push(Case {
+        expected_output: Some(" plain"),
+        ..case!(43, "plain text, leading whitespace counts", "plain\n", WA)
+    });
+
+    // Time limits.
+    for (lang, src) in [
+        (50, "int main(void){for(;;){}}"),
+        (54, "int main(){volatile int x=0;for(;;){x++;}}"),
+        (62, "public class Main{public static void main(String[] a){long x=0;while(true){x++;}}}"),
+        (63, "for(;;){}"),
+        (71, "while True: pass"),
+        (60, "package main\nfunc main(){x:=0\nfor{x++}}"),
+        (73, "fn main(){let mut x:u64=0;loop{x=x.wrapping_add(1);std::hint::black_box(x);}}"),
+        (46, "while :; do :; done"),
+    ] {
+        v.push(Case {
+            extra: fast,
+            message: Some("Time limit exceeded"),
+            ..case!(lang, "time limit", src, TLE)
+        });
+    }
+    v.push(Case {
+        extra: || json!({"wall_time_limit": 1}),
+        message: Some("Time limit exceeded (wall clock)"),
+        ..case!(71, "wall time limit", "import time; time.sleep(30)", TLE)
+    });
+
+    // Compilation errors, with the compiler's output kept.
+    for (lang, src) in [
+        (50, "int main(void){return missing;}"),
+        (54, "int main(){return missing;}"),
+        (62, "public class Main{public static void main(String[] a){return missing;}}"),
+        (60, "package main\nfunc main(){return missing}"),
+        (73, "fn main(){ missing }"),
+        (74, "let x: number = 'not a number';\nconsole.log(x);"),
+    ] {
+        v.push(case!(lang, "compilation error", src, CE));
+    }
+
+    // Runtime errors: non-zero exit.
+    for (lang, src) in [
+        (50, "int main(void){return 3;}"),
+        (54, "int main(){return 3;}"),
+        (62, "public class Main{public static void main(String[] a){System.exit(3);}}"),
+        (63, "process.exit(3)"),
+        (71, "import sys; sys.exit(3)"),
+        (60, "package main\nimport \"os\"\nfunc main(){os.Exit(3)}"),
+        (73, "fn main(){std::process::exit(3)}"),
+        (46, "exit 3"),
+    ] {
+        v.push(Case {
+            message: Some("Exited with error status 3"),
+            ..case!(lang, "non-zero exit", src, NZEC)
+        });
+    }
+    v.push(case!(
+        62,
+        "uncaught exception",
+        "public class Main{public static void main(String[] a){throw new RuntimeException(\"x\");}}",
+        NZEC
+    ));
+
+    // Runtime errors: signals.
+    for (lang, name, src, status) in [
+        (50, "SIGSEGV", "int main(void){volatile int *p=0;*p=1;return 0;}", SEGV),
+        (54, "SIGABRT", "#include <cstdlib>\nint main(){std::abort();}", ABRT),
+        // Not 1/z: compilers turn that into a comparison, with no division to trap.
+        (50, "SIGFPE", "int main(void){volatile int z=0;volatile int r=10/z;return r;}", FPE),
+        (71, "SIGSEGV", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", SEGV),
+        (63, "SIGFPE", "process.kill(process.pid, 'SIGFPE')", FPE),
+        (73, "SIGABRT", "fn main(){std::process::abort()}", ABRT),
+        (
+            60,
+            "SIGKILL",
+            "package main\nimport \"syscall\"\nfunc main(){syscall.Kill(syscall.Getpid(), syscall.SIGKILL)}",
+            OTHER,
+        ),
+        (46, "SIGSEGV", "kill -SEGV $$", SEGV),
+    ] {
+        v.push(Case { name, ..case!(lang, name, src, status) });
+    }
+
+    // Memory: the kill is a runtime error that says so.
+    for (lang, src) in [
+        (
+            50,
+            "#include <stdlib.h>\n#include <string.h>\nint main(void){for(;;){char*p=malloc(1<<20);if(!p)return 3;memset(p,1,1<<20);}}",
+        ),
+        (
+            54,
+            "#include <vector>\nint main(){std::vector<std::vector<char>> v;for(;;){v.emplace_back(1<<20,'x');}}",
+        ),
+        (
+            62,
+            "public class Main{public static void main(String[] a){java.util.List<long[]> l=new java.util.ArrayList<>();while(true){long[] b=new long[1<<17];java.util.Arrays.fill(b,1);l.add(b);}}}",
+        ),
+        (63, "const a=[];for(;;){a.push(Buffer.alloc(1<<20,1));}"),
+        (71, "a = bytearray(300 << 20)"),
+        (
+            60,
+            "package main\nfunc main(){var l [][]byte\nfor{b:=make([]byte,1<<20)\nfor i:=range b{b[i]=1}\nl=append(l,b)}}",
+        ),
+        (73, "fn main(){let mut v=Vec::new();loop{v.push(vec![1u8;1<<20]);}}"),
+    ] {
+        v.push(Case {
+            extra: small,
+            message: Some("Memory limit exceeded"),
+            ..case!(lang, "memory limit", src, OTHER)
+        });
+    }
+    v
+}
+
+/// A zip with `compile` and `run` scripts and a source file, for the multi-file language.
+fn project_zip() -> String {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default();
+        for (name, body) in [
+            ("compile", "gcc -o prog main.c\n"),
+            ("run", "./prog \"$@\"\n"),
+            ("main.c", "#include <stdio.h>\nint main(void){puts(\"multi-file\");return 0;}\n"),
+        ] {
+            zip.start_file(name, opts).unwrap();
+            zip.write_all(body.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    verdict_base64(buf.get_ref())
+}
+
+fn verdict_base64(bytes: &[u8]) -> String {
+    judge::format::base64(bytes)
+}
+
+#[test]
+fn every_language_reaches_every_verdict() {
+    let cluster = Cluster::start(Options::default());
+    let cases = cases();
+    let mut tokens = Vec::new();
+    for case in &cases {
+        let mut body = json!({"language_id": case.language, "source_code": case.source});
+        if let Some(s) = case.stdin {
+            body["stdin"] = json!(s);
+        }
+        if let Some(e) = case.expected_output {
+            body["expected_output"] = json!(e);
+        }
+        if let (Value::Object(b), Value::Object(extra)) = (&mut body, (case.extra)()) {
+            b.extend(extra);
+        }
+        let r = cluster.request(0, "POST", "/submissions", Some(&body));
+        assert_eq!(r.status, 201, "{} {}: {}", case.language, case.name, r.text());
+        tokens.push(r.json()["token"].as_str().unwrap().to_owned());
+    }
+    let mut failures = Vec::new();
+    for (case, token) in cases.iter().zip(&tokens) {
+        let got = cluster.await_token(
+            token,
+            "status,stdout,stderr,compile_output,message,exit_code,exit_signal",
+            Duration::from_secs(240),
+        );
+        let mut wrong = Vec::new();
+        if got["status"]["id"] != case.status {
+            wrong.push(format!("status {} (expected {})", got["status"], case.status));
+        }
+        if let Some(out) = case.stdout
+            && got["stdout"] != out
+        {
+            wrong.push(format!("stdout {}", got["stdout"]));
+        }
+        if let Some(m) = case.message
+            && got["message"] != m
+        {
+            wrong.push(format!("message {} (expected {m:?})", got["message"]));
+        }
+        if case.status == CE && got["compile_output"].as_str().is_none_or(str::is_empty) {
+            wrong.push("no compile_output".into());
+        }
+        if !wrong.is_empty() {
+            failures.push(format!(
+                "language {} {}: {}\n    {got}",
+                case.language,
+                case.name,
+                wrong.join(", ")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn multi_file_programs_compile_and_run_from_their_zip() {
+    let cluster = Cluster::start(Options { servers: 1, workers: 1, ..Options::default() });
+    let done = cluster.run(&json!({"language_id": 89, "additional_files": project_zip()}), "");
+    assert_eq!(
+        (done["status"]["id"].clone(), done["stdout"].clone()),
+        (json!(3), json!("multi-file\n")),
+        "{done}"
+    );
+    // additional_files also come with ordinary languages: the program reads them from its box.
+    let done = cluster.run(
+        &json!({"language_id": 71, "source_code": "print(open('main.c').read().splitlines()[1])", "additional_files": project_zip()}),
+        "",
+    );
+    assert_eq!(done["stdout"], "int main(void){puts(\"multi-file\");return 0;}\n", "{done}");
+}
+
+#[test]
+fn number_of_runs_averages_and_options_reach_the_compiler_and_the_program() {
+    let cluster = Cluster::start(Options { servers: 1, workers: 1, ..Options::default() });
+    let done = cluster.run(
+        &json!({
+            "language_id": 50,
+            "source_code": "#include <stdio.h>\nint main(int c,char**v){printf(\"%d %s %d\\n\",c,v[c-1],VALUE);return 0;}",
+            "compiler_options": "-DVALUE=42 -O2",
+            "command_line_arguments": "first second",
+            "number_of_runs": 3,
+        }),
+        "fields=stdout,status,time,wall_time,memory,number_of_runs",
+    );
+    assert_eq!(done["stdout"], "3 second 42\n", "{done}");
+    assert_eq!(done["number_of_runs"], 3);
+    assert!(done["time"].as_str().is_some() && done["memory"].as_i64().is_some_and(|m| m > 0), "{done}");
+    let done = cluster.run(
+        &json!({
+            "language_id": 71,
+            "source_code": "import sys\nprint('out', flush=True)\nprint('err', file=sys.stderr)",
+            "redirect_stderr_to_stdout": true,
+        }),
+        "",
+    );
+    assert_eq!(
+        (done["stdout"].clone(), done["stderr"].clone()),
+        (json!("out\nerr\n"), Value::Null),
+        "{done}"
+    );
+    // (Python ignores SIGXFSZ and gets an error instead, so the writer is C.)
+    let done = cluster.run(
+        &json!({
+            "language_id": 50,
+            "source_code": "#include <stdio.h>\nint main(void){FILE*f=fopen(\"f\",\"w\");for(int i=0;i<200000;i++)fputc('x',f);fclose(f);return 0;}",
+            "max_file_size": 100,
+        }),
+        "",
+    );
+    assert_eq!(done["status"]["id"], 8, "SIGXFSZ: {done}");
+}
