@@ -40,10 +40,18 @@ async fn admit(state: &AppState, adding: u64) -> Result<(), ApiError> {
     if cfg.maintenance_mode {
         return Err(ApiError::Unavailable(cfg.maintenance_message.clone()));
     }
-    if state.redis.depth().await? + adding > cfg.max_queue_size {
-        return Err(ApiError::Unavailable("queue is full".into()));
+    match state.redis.depth().await {
+        Ok(depth) if depth + adding > cfg.max_queue_size => {
+            Err(ApiError::Unavailable("queue is full".into()))
+        }
+        Ok(_) => Ok(()),
+        // Redis is away for a moment: PostgreSQL is the truth and the sweeper queues what we
+        // accept now, so keep accepting.
+        Err(error) => {
+            tracing::warn!(%error, "Cannot read the queue depth; accepting anyway.");
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 /// Stores and queues submissions. A failure to queue is not fatal: the row is the truth and
