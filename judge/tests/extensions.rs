@@ -173,3 +173,23 @@ fn health_and_metrics_need_no_token_and_describe_the_cluster(cluster: &Cluster) 
     let api = support::http("GET", &format!("{}/statuses", cluster.url()), &[], None);
     assert_eq!((api.status, api.body.len()), (401, 0), "the API itself still needs the token");
 }
+
+#[test]
+fn network_is_given_only_to_submissions_that_ask_when_the_judge_allows_it() {
+    let cluster = Cluster::start(Options {
+        servers: 1,
+        workers: 1,
+        env: vec![("ALLOW_ENABLE_NETWORK".into(), "true".into())],
+        ..Options::default()
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let program = format!(
+        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    print('connected')\nexcept OSError:\n    print('refused')"
+    );
+    let isolated = cluster.run(&json!({"language_id": 71, "source_code": program}), "");
+    assert_eq!(isolated["stdout"], "refused\n", "{isolated}");
+    let networked =
+        cluster.run(&json!({"language_id": 71, "source_code": program, "enable_network": true}), "");
+    assert_eq!(networked["stdout"], "connected\n", "{networked}");
+}
