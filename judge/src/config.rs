@@ -64,9 +64,11 @@ pub struct Judge0Config {
     /// Allow `compiler_options`.
     #[arg(long, env = "ENABLE_COMPILER_OPTIONS", default_value_t = true, action = ArgAction::Set)]
     pub enable_compiler_options: bool,
-    /// Language ids that may take compiler options (space-separated); empty = all.
-    #[arg(long, env = "ALLOWED_LANGUAGES_FOR_COMPILE_OPTIONS", default_value = "", value_parser = parse_ids)]
-    pub allowed_languages_for_compile_options: LanguageIds,
+    /// Languages that may take compiler options, separated by spaces (or commas); empty = all. As
+    /// in Judge0, an entry is the start of a language's name (`C C++` allows `C (GCC 12.2.0)` and
+    /// `C++ (GCC 12.2.0)`); an entry may also be a language id.
+    #[arg(long, env = "ALLOWED_LANGUAGES_FOR_COMPILE_OPTIONS", default_value = "", value_parser = parse_languages)]
+    pub allowed_languages_for_compile_options: AllowedLanguages,
     /// Allow `command_line_arguments`.
     #[arg(long, env = "ENABLE_COMMAND_LINE_ARGUMENTS", default_value_t = true, action = ArgAction::Set)]
     pub enable_command_line_arguments: bool,
@@ -174,29 +176,34 @@ pub struct Judge0Config {
     pub enable_network: bool,
 }
 
-/// A list of language ids, written space- or comma-separated.
+/// The languages that may take compiler options (`ALLOWED_LANGUAGES_FOR_COMPILE_OPTIONS`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(transparent)]
-pub struct LanguageIds(pub Vec<i32>);
+pub struct AllowedLanguages(pub Vec<String>);
 
-impl LanguageIds {
-    /// Whether the list is empty (meaning: every language).
-    pub fn is_empty(&self) -> bool {
+impl AllowedLanguages {
+    /// Whether a language, by its id or its display name, may take compiler options.
+    pub fn allows(&self, id: i32, name: &str) -> bool {
         self.0.is_empty()
+            || self.0.iter().any(|entry| {
+                entry.parse::<i32>().is_ok_and(|allowed| allowed == id)
+                    || name.strip_prefix(entry.as_str()).is_some_and(|rest| rest.starts_with(' '))
+            })
     }
 
-    /// Whether `id` is listed.
-    pub fn contains(&self, id: &i32) -> bool {
-        self.0.contains(id)
+    /// The list as Judge0 words it in messages: `C`, `C and C++`, `C, C++ and Rust`.
+    pub fn describe(&self) -> String {
+        match self.0.as_slice() {
+            [] => String::new(),
+            [only] => only.clone(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        }
     }
 }
 
-fn parse_ids(s: &str) -> Result<LanguageIds, String> {
-    s.split([' ', ','])
-        .filter(|t| !t.is_empty())
-        .map(|t| t.parse().map_err(|_| format!("`{t}` is not a language id")))
-        .collect::<Result<_, _>>()
-        .map(LanguageIds)
+fn parse_languages(s: &str) -> Result<AllowedLanguages, String> {
+    let entries = s.split(|c: char| c.is_whitespace() || c == ',').filter(|e| !e.is_empty());
+    Ok(AllowedLanguages(entries.map(str::to_owned).collect()))
 }
 
 /// `judge server`.
@@ -274,12 +281,18 @@ mod tests {
             "--enable-wait-result",
             "false",
             "--allowed-languages-for-compile-options",
-            "50 54",
+            " C  C++ 73",
         ])
         .unwrap();
         let Command::Server(server) = cli.command else { panic!("not a server") };
         assert!(!server.judge0.enable_wait_result);
-        assert_eq!(server.judge0.allowed_languages_for_compile_options, LanguageIds(vec![50, 54]));
+        let allowed = &server.judge0.allowed_languages_for_compile_options;
+        assert_eq!(allowed, &AllowedLanguages(vec!["C".into(), "C++".into(), "73".into()]));
+        assert!(allowed.allows(50, "C (GCC 12.2.0)") && allowed.allows(54, "C++ (GCC 12.2.0)"));
+        assert!(allowed.allows(73, "Rust (1.95.0)") && !allowed.allows(71, "Python (3.11.2)"));
+        assert!(!allowed.allows(1, "Clojure (1.10)"), "a name's start, up to a space");
+        assert_eq!(allowed.describe(), "C, C++ and 73");
+        assert!(AllowedLanguages::default().allows(71, "Python (3.11.2)"));
         let err = Cli::try_parse_from(["judge", "server", "--memory-limit", "lots"]).unwrap_err();
         assert!(err.to_string().contains("--memory-limit"));
     }

@@ -75,15 +75,25 @@ fn submit(cluster: &Cluster, body: &Value) -> String {
     r.json()["token"].as_str().unwrap().to_owned()
 }
 
-/// Waits until `/workers` shows a worker running something; returns its name.
+/// Waits until a worker's heartbeat (in Redis) says it runs something; returns its name.
 fn busy_worker(cluster: &Cluster) -> String {
+    let addr = format!("127.0.0.1:{}", cluster.redis.port()).parse().unwrap();
+    let redis = |args: &[&str]| xtask::services::probe::redis_command(addr, args, Duration::from_secs(1));
     let mut name = None;
     let found = support::wait_until(Duration::from_secs(30), || {
-        let workers = cluster.request(0, "GET", "/workers", None).json();
-        name = workers[0]["workers"]
-            .as_array()
-            .and_then(|ws| ws.iter().find(|w| w["running"].as_u64() > Some(0)))
-            .and_then(|w| w["name"].as_str().map(str::to_owned));
+        let Ok(xtask::services::probe::Reply::Array(Some(keys))) = redis(&["KEYS", "judge:worker:*"]) else {
+            return false;
+        };
+        for key in keys {
+            let xtask::services::probe::Reply::Bulk(Some(key)) = key else { continue };
+            let key = String::from_utf8_lossy(&key).into_owned();
+            if let Ok(xtask::services::probe::Reply::Bulk(Some(beat))) = redis(&["GET", &key]) {
+                let beat: Value = serde_json::from_slice(&beat).unwrap_or_default();
+                if beat["running"].as_u64() > Some(0) {
+                    name = beat["name"].as_str().map(str::to_owned);
+                }
+            }
+        }
         name.is_some()
     });
     assert!(found, "no worker picked the submission up:\n{}", cluster.logs());

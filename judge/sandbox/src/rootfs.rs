@@ -108,8 +108,15 @@ impl RootFs {
         self.dir.path().join("root")
     }
 
-    /// The mount plan of a keeper whose `/box` is `box_source`.
-    pub(crate) fn plan(&self, box_source: &Path, tmp_kb: u64, binds: &[Bind]) -> io::Result<MountPlan> {
+    /// The mount plan of a keeper whose `/box` is `box_source`, or (when `None`) a fresh tmpfs
+    /// of `box_kb` KiB that lives and dies with the keeper.
+    pub(crate) fn plan(
+        &self,
+        box_source: Option<&Path>,
+        box_kb: u64,
+        tmp_kb: u64,
+        binds: &[Bind],
+    ) -> io::Result<MountPlan> {
         let root = self.root();
         let mut p = Planner { root: root.clone(), ops: Vec::new() };
         p.push(Op::MakePrivate, "make mounts private".into());
@@ -132,7 +139,15 @@ impl RootFs {
             }
         }
         p.bind(&self.dir.path().join("etc"), Path::new("/etc"), false, false)?;
-        p.bind(box_source, Path::new("/box"), true, false)?;
+        match box_source {
+            Some(dir) => p.bind(dir, Path::new("/box"), true, false)?,
+            None => {
+                p.mkdir(&root.join("box"))?;
+                // Owned by the program's user inside (uid 1000 in the keeper's namespace).
+                let opts = format!("size={box_kb}k,nr_inodes=16384,mode=0700,uid=1000,gid=1000");
+                p.mount("tmpfs", &root.join("box"), "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, &opts)?;
+            }
+        }
         p.mkdir(&root.join("tmp"))?;
         let tmp_opts = format!("size={tmp_kb}k,nr_inodes=16384,mode=1777");
         p.mount("tmpfs", &root.join("tmp"), "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, &tmp_opts)?;

@@ -390,8 +390,11 @@ fn verdict(
     let signal = libc::WIFSIGNALED(status_word).then(|| libc::WTERMSIG(status_word));
     let exit_code = libc::WIFEXITED(status_word).then(|| libc::WEXITSTATUS(status_word));
     let oom = usage.is_some_and(|u| u.oom_kills > 0);
+    // The cgroup's growth over the run's baseline counts every process; for a tiny program it
+    // can stay within the pages the cgroup had already charged, so the largest process's peak
+    // RSS is the floor.
     let memory_kb = match usage {
-        Some(u) => u.peak_bytes / 1024,
+        Some(u) => (u.peak_bytes / 1024).max(done.max_rss_kb),
         None => done.max_rss_kb,
     };
     let (status, mut message) = if done.failed_step != 0 {

@@ -12,7 +12,7 @@ use crate::outcome::{Enforcement, RunResult};
 use crate::rootfs::RootFs;
 use crate::run::{self, RunSpec, Stream};
 use crate::seccomp::Filter;
-use crate::slots::{self, BoxKind, Slot};
+use crate::slots::{self, Slot};
 use crate::{SandboxError, sys};
 
 /// A source of isolated boxes. Cheap to clone; every clone shares one pool of ready boxes.
@@ -98,6 +98,7 @@ impl Sandbox {
             rootfs: &s.rootfs,
             binds: &s.config.binds,
             tmp_kb: s.config.tmp_kb,
+            box_kb: s.config.box_kb,
             filter: &s.filter,
             hierarchy: s.hierarchy.as_ref().ok(),
             cap_last: s.cap_last,
@@ -107,19 +108,12 @@ impl Sandbox {
 
     fn acquire_slot(&self) -> Result<Slot, SandboxError> {
         let c = &self.shared.config;
-        Slot::acquire(&c.lock_dir, &c.run_dir, c.max_slots, c.uid_base).map_err(io_err("take a sandbox slot"))
+        Slot::acquire(&c.lock_dir, c.max_slots, c.uid_base).map_err(io_err("take a sandbox slot"))
     }
 
     fn spawn_pooled(&self) -> Result<Keeper, SandboxError> {
         let slot = self.acquire_slot()?;
-        let kind = slot.prepare_box(self.shared.config.box_kb).map_err(io_err("prepare the box"))?;
-        if kind == BoxKind::Directory {
-            tracing_note(
-                "the box is a plain directory (mounting a tmpfs was refused): its size is not bounded",
-            );
-        }
-        let dir = slot.box_dir.clone();
-        Keeper::spawn(&self.blueprint(), slot, dir, true)
+        Keeper::spawn(&self.blueprint(), slot, None)
     }
 
     /// Takes a box with an empty `/box`: a warm one when available, a new one otherwise.
@@ -143,7 +137,7 @@ impl Sandbox {
         let slot = self.acquire_slot()?;
         slots::chown_tree(dir, slot.user_id, slot.user_id)
             .map_err(io_err("give the box directory to the sandbox user"))?;
-        let keeper = Keeper::spawn(&self.blueprint(), slot, dir.to_owned(), false)?;
+        let keeper = Keeper::spawn(&self.blueprint(), slot, Some(dir.to_owned()))?;
         Ok(Lease { sandbox: self.clone(), keeper: Some(keeper), pooled: false })
     }
 
@@ -173,13 +167,6 @@ impl Sandbox {
             idle.push(keeper);
         }
     }
-}
-
-/// Operators learn about degraded isolation from results and logs; the library itself has no
-/// logger, so this goes to stderr once.
-fn tracing_note(note: &str) {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| eprintln!("judge-sandbox: {note}"));
 }
 
 /// One box held by one caller: files written with [`Lease::write_file`] stay between runs

@@ -199,35 +199,35 @@ pub(crate) fn try_flock(fd: BorrowedFd<'_>) -> io::Result<bool> {
     }
 }
 
-/// Mounts a filesystem.
-pub(crate) fn mount(
-    source: &str,
-    target: &Path,
-    fstype: &str,
-    flags: libc::c_ulong,
-    data: &str,
-) -> io::Result<()> {
-    let source = CString::new(source).map_err(|_| io::ErrorKind::InvalidInput)?;
-    let fstype = CString::new(fstype).map_err(|_| io::ErrorKind::InvalidInput)?;
-    let data = CString::new(data).map_err(|_| io::ErrorKind::InvalidInput)?;
-    let target = cstring(target)?;
-    // SAFETY: all pointers are NUL-terminated strings that outlive the call.
-    cvt(unsafe {
-        libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ptr(), flags, data.as_ptr().cast())
-    })
-    .map(drop)
+/// Restores the thread's filesystem ids when dropped.
+struct FsIds {
+    uid: u32,
+    gid: u32,
 }
 
-/// Detaches the mount at `target`.
-pub(crate) fn unmount(target: &Path) -> io::Result<()> {
-    let target = cstring(target)?;
-    // SAFETY: `target` is NUL-terminated.
-    cvt(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) }).map(drop)
+impl FsIds {
+    /// Makes this thread create files as `uid`/`gid` (and lose root's file access meanwhile).
+    fn become_(uid: u32, gid: u32) -> FsIds {
+        // SAFETY: setfsgid/setfsuid change only this thread's filesystem ids; they return the
+        // previous ones, restored on drop.
+        unsafe { FsIds { gid: libc::setfsgid(gid) as u32, uid: libc::setfsuid(uid) as u32 } }
+    }
 }
 
-/// Creates or replaces the file `relative` under `dir` with `data`, owned by `uid`/`gid`,
-/// creating missing parent directories (mode 0755, same owner). No symlink is followed: a
-/// program that planted one in the box cannot make the host write elsewhere.
+impl Drop for FsIds {
+    fn drop(&mut self) {
+        // SAFETY: as above, putting back what was there.
+        unsafe {
+            libc::setfsuid(self.uid);
+            libc::setfsgid(self.gid);
+        }
+    }
+}
+
+/// Creates or replaces the file `relative` under `dir` with `data`, owned by `uid`/`gid`
+/// (created as that user: the box may be a tmpfs of the keeper's user namespace, where only
+/// its ids can own files), creating missing parent directories (mode 0755). No symlink is
+/// followed: a program that planted one in the box cannot make the host write elsewhere.
 pub(crate) fn write_beneath(
     dir: &Path,
     relative: &Path,
@@ -249,17 +249,14 @@ pub(crate) fn write_beneath(
     let (file, parents) = names.split_last().ok_or_else(invalid)?;
     let dir = cstring(dir)?;
     let nofollow_dir = libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_RDONLY;
+    // Opened as root (reaching /proc/<keeper>/root needs it); everything below as the user.
     // SAFETY: `dir` is NUL-terminated; the descriptor is owned right away.
     let mut current = unsafe { OwnedFd::from_raw_fd(cvt(libc::open(dir.as_ptr(), nofollow_dir))?) };
+    let _ids = FsIds::become_(uid, gid);
     for name in parents {
         // SAFETY: `name` is NUL-terminated; `current` is an open directory.
         match cvt(unsafe { libc::mkdirat(current.as_raw_fd(), name.as_ptr(), 0o755) }) {
-            Ok(_) => {
-                // SAFETY: as above.
-                cvt(unsafe {
-                    libc::fchownat(current.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW)
-                })?;
-            }
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
@@ -273,9 +270,7 @@ pub(crate) fn write_beneath(
     let fd = cvt(unsafe { libc::openat(current.as_raw_fd(), file.as_ptr(), flags, mode) })?;
     // SAFETY: `fd` was just opened and is owned by nobody else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: plain calls on a descriptor we own.
-    cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) })?;
-    // SAFETY: as above; O_CREAT's mode is masked by the umask, so set it explicitly.
+    // SAFETY: a plain call on a descriptor we own; O_CREAT's mode is masked by the umask.
     cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })?;
     let mut file = std::fs::File::from(fd);
     std::io::Write::write_all(&mut file, data)

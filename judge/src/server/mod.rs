@@ -120,14 +120,18 @@ pub async fn run(
     Ok(())
 }
 
-/// Picks up language versions as workers report them.
+/// Picks up language versions as workers report them: every second until the first report
+/// (a server usually starts before its workers), then every ten.
 async fn refresh_languages(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut reported = false;
     loop {
+        let period = Duration::from_secs(if reported { 10 } else { 1 });
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = tokio::time::sleep(period) => {}
             _ = stop.changed() => return,
         }
         if let Ok(versions) = state.redis.language_versions().await {
+            reported |= !versions.is_empty();
             state.languages.write().unwrap_or_else(std::sync::PoisonError::into_inner).set_versions(versions);
         }
     }

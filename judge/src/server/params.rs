@@ -19,11 +19,11 @@ pub enum Cast {
 impl Params {
     /// Parameters of a query string.
     pub fn from_query(query: Option<&str>) -> Self {
-        let mut map = Map::new();
+        let mut params = Params::default();
         for (k, v) in form_pairs(query.unwrap_or("").as_bytes()) {
-            map.insert(k, Value::String(v));
+            params.insert_form(k, v);
         }
-        Params(map)
+        params
     }
 
     /// Adds the body's parameters (JSON object, or form-encoded), replacing query values.
@@ -35,7 +35,7 @@ impl Params {
             || (!ct.contains("json") && body[start] != b'{')
         {
             for (k, v) in form_pairs(body) {
-                self.0.insert(k, Value::String(v));
+                self.insert_form(k, v);
             }
             return Ok(());
         }
@@ -46,6 +46,29 @@ impl Params {
             }
             Ok(_) => Err(ApiError::BadRequest("request body must be a JSON object".into())),
             Err(e) => Err(ApiError::BadRequest(format!("request body is not valid JSON: {e}"))),
+        }
+    }
+
+    /// One form pair. `name[][key]=value` builds an array of objects as Rails does (a batch sent
+    /// as a form): a key already in the last object starts the next one.
+    fn insert_form(&mut self, key: String, value: String) {
+        let nested = key.split_once("[][").and_then(|(name, rest)| Some((name, rest.strip_suffix(']')?)));
+        let Some((name, field)) =
+            nested.filter(|(n, f)| !n.is_empty() && !f.is_empty() && !f.contains(['[', ']']))
+        else {
+            self.0.insert(key, Value::String(value));
+            return;
+        };
+        let entry = self.0.entry(name.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
+        if !entry.is_array() {
+            *entry = Value::Array(Vec::new());
+        }
+        let Value::Array(items) = entry else { return };
+        match items.last_mut() {
+            Some(Value::Object(last)) if !last.contains_key(field) => {
+                last.insert(field.to_owned(), Value::String(value));
+            }
+            _ => items.push(Value::Object(Map::from_iter([(field.to_owned(), Value::String(value))]))),
         }
     }
 
@@ -91,15 +114,46 @@ impl Params {
         }
     }
 
-    /// Whether a flag is the string (or boolean) `true`: Judge0 enables `wait` and
-    /// `base64_encoded` only for exactly that.
+    /// Whether a flag is the string `true`: Judge0 enables `wait` and `base64_encoded` only for
+    /// exactly that (not for `1`, `TRUE`, nor a JSON `true` in the body).
     pub fn is_true(&self, key: &str) -> bool {
-        match self.get(key) {
-            Some(Value::String(s)) => s == "true",
-            Some(Value::Bool(b)) => *b,
-            _ => false,
+        matches!(self.get(key), Some(Value::String(s)) if s == "true")
+    }
+
+    /// An integer as Ruby's `to_i` reads the parameter (Judge0's `page`, `per_page`): the
+    /// leading integer of its text, 0 when there is none; `None` when absent.
+    pub fn ruby_integer(&self, key: &str) -> Option<i64> {
+        match self.get(key)? {
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+            Value::String(s) => Some(ruby_to_i(s).into()),
+            _ => Some(0),
         }
     }
+}
+
+/// Ruby's `String#to_i`: leading whitespace, an optional sign, digits (underscores between
+/// them allowed); anything else ends the number. `"12abc"` is 12, `"abc"` is 0. Saturates.
+pub fn ruby_to_i(s: &str) -> i32 {
+    let s = s.trim_start();
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut value: i64 = 0;
+    let mut previous_digit = false;
+    for b in digits.bytes() {
+        match b {
+            b'0'..=b'9' => {
+                value = (value * 10 + i64::from(b - b'0')).min(i64::from(i32::MAX) + 1);
+                previous_digit = true;
+            }
+            b'_' if previous_digit => previous_digit = false,
+            _ => break,
+        }
+    }
+    let value = if negative { -value } else { value };
+    value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 /// `application/x-www-form-urlencoded` pairs, percent-decoded, `+` as space.
@@ -174,6 +228,22 @@ mod tests {
     }
 
     #[test]
+    fn forms_carry_arrays_of_objects_as_rails_reads_them() {
+        let mut p = Params::default();
+        p.merge_body(
+            b"submissions[][language_id]=71&submissions[][source_code]=a&submissions[][language_id]=50&x[]=1&y[][]=2",
+            Some("application/x-www-form-urlencoded"),
+        )
+        .unwrap();
+        assert_eq!(
+            p.get("submissions"),
+            Some(&serde_json::json!([{"language_id": "71", "source_code": "a"}, {"language_id": "50"}]))
+        );
+        assert_eq!(p.string("x[]").as_deref(), Some("1"));
+        assert_eq!(p.string("y[][]").as_deref(), Some("2"));
+    }
+
+    #[test]
     fn values_cast_like_rails() {
         let mut p = Params::default();
         p.merge_body(
@@ -189,7 +259,28 @@ mod tests {
         assert_eq!(p.boolean("b2"), Some(false));
         assert_eq!(p.boolean("b3"), Some(true));
         assert_eq!(p.boolean("b4"), None);
-        assert!(p.is_true("b1") && p.is_true("t") && !p.is_true("b3"));
+        assert!(p.is_true("b1") && !p.is_true("t") && !p.is_true("b3"));
+    }
+
+    #[test]
+    fn integers_read_like_rubys_to_i() {
+        for (text, value) in [
+            ("71", 71),
+            (" 71abc", 71),
+            ("abc", 0),
+            ("", 0),
+            ("-2", -2),
+            ("+3", 3),
+            ("1_000", 1000),
+            ("1__0", 1),
+            ("4.9", 4),
+            ("99999999999", i32::MAX),
+        ] {
+            assert_eq!(ruby_to_i(text), value, "{text:?}");
+        }
+        let p = Params::from_query(Some("page=abc&per_page=-1&n="));
+        assert_eq!((p.ruby_integer("page"), p.ruby_integer("per_page")), (Some(0), Some(-1)));
+        assert_eq!((p.ruby_integer("n"), p.ruby_integer("absent")), (Some(0), None));
     }
 
     #[test]

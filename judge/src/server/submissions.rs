@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::params::Params;
-use super::view::{self, DEFAULT_FIELDS};
+use super::view::{self, DEFAULT_FIELDS, NOT_UTF8, NOT_UTF8_MANY};
 use super::{AppState, Submission, auth, validate};
 use crate::db::{self, NewSubmission};
 
@@ -34,12 +34,34 @@ fn is_final(sub: &Submission) -> bool {
     Status::from_id(sub.status_id).is_some_and(Status::is_final)
 }
 
-/// Refuses new work in maintenance mode or when the queue is full.
-async fn admit(state: &AppState, adding: u64) -> Result<(), ApiError> {
+/// Largest page of `GET /submissions`.
+const MAX_PER_PAGE: i64 = 1000;
+
+/// Refuses changes in maintenance mode: 503 with the maintenance message.
+fn not_in_maintenance(state: &AppState) -> Result<(), ApiError> {
     let cfg = &state.config.judge0;
     if cfg.maintenance_mode {
         return Err(ApiError::Unavailable(cfg.maintenance_message.clone()));
     }
+    Ok(())
+}
+
+/// Several submissions rendered for one answer (lists, batches); `None` shows as `null`.
+fn render_many<'a>(
+    subs: impl IntoIterator<Item = Option<&'a Submission>>,
+    fields: &[&str],
+    base64: bool,
+    languages: &crate::languages::Languages,
+) -> Result<Vec<Value>, ApiError> {
+    subs.into_iter()
+        .map(|sub| sub.map_or(Ok(Value::Null), |s| view::render(s, fields, base64, languages)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ApiError::BadRequest(NOT_UTF8_MANY.into()))
+}
+
+/// Refuses new work when the queue cannot take `adding` more.
+async fn queue_has_room(state: &AppState, adding: u64) -> Result<(), ApiError> {
+    let cfg = &state.config.judge0;
     match state.redis.depth().await {
         Ok(depth) if depth + adding > cfg.max_queue_size => {
             Err(ApiError::Unavailable("queue is full".into()))
@@ -101,13 +123,15 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let p = params(query.as_deref(), &headers, &body)?;
-    let base64 = p.is_true("base64_encoded");
+    // Judge0's order: maintenance, wait, queue, fields.
+    not_in_maintenance(&state)?;
     let wait = p.is_true("wait");
     if wait && !state.config.judge0.enable_wait_result {
         return Err(ApiError::BadRequest("wait not allowed".into()));
     }
+    queue_has_room(&state, 1).await?;
     let fields = view::parse_fields(p.string("fields").as_deref())?;
-    admit(&state, 1).await?;
+    let base64 = p.is_true("base64_encoded");
     let languages = state.languages();
     let new =
         validate::new_submission(&p, base64, &state.config.judge0, &languages).map_err(ApiError::Invalid)?;
@@ -118,7 +142,9 @@ pub(crate) async fn create(
     }
     let sub = wait_final(&state, token, Instant::now() + budget).await?;
     state.metrics.wait_latency.observe(started.elapsed().as_secs_f64());
-    let body = view::render(&sub, &fields, base64, &languages)?;
+    let body = view::render(&sub, &fields, base64, &languages)
+        // Still 201, with the token: the client can fetch the result in base64.
+        .unwrap_or_else(|_| json!({"error": NOT_UTF8, "token": token.to_string()}));
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -145,13 +171,19 @@ pub(crate) async fn index(
     }
     let p = Params::from_query(query.as_deref());
     let fields = view::parse_fields(p.string("fields").as_deref())?;
-    let page = p.number("page").ok().flatten().map_or(1, |v| v as i64).max(1);
-    let per_page = p.number("per_page").ok().flatten().map_or(20, |v| v as i64).clamp(1, 1000);
+    // Read as Judge0 reads them (Ruby's `to_i`), refused as it refuses them.
+    let page = p.ruby_integer("page").unwrap_or(1);
+    let per_page = p.ruby_integer("per_page").unwrap_or(20);
+    if page <= 0 {
+        return Err(ApiError::BadRequest(format!("invalid page: {page}")));
+    }
+    if per_page < 0 {
+        return Err(ApiError::BadRequest(format!("invalid per_page: {per_page}")));
+    }
+    let per_page = per_page.clamp(1, MAX_PER_PAGE);
     let (subs, total) = db::list(&state.db, page, per_page).await?;
-    let languages = state.languages();
     let base64 = p.is_true("base64_encoded");
-    let rendered =
-        subs.iter().map(|s| view::render(s, &fields, base64, &languages)).collect::<Result<Vec<_>, _>>()?;
+    let rendered = render_many(subs.iter().map(Some), &fields, base64, &state.languages())?;
     let total_pages = (total + per_page - 1) / per_page;
     Ok(Json(json!({
         "submissions": rendered,
@@ -175,11 +207,12 @@ pub(crate) async fn destroy(
     if !auth::authorized(&state, &headers, query.as_deref()) {
         return Err(ApiError::Forbidden);
     }
+    not_in_maintenance(&state)?;
+    let p = Params::from_query(query.as_deref());
+    let fields = view::parse_fields(p.string("fields").as_deref())?;
     if !state.config.judge0.enable_submission_delete {
         return Err(ApiError::BadRequest("delete not allowed".into()));
     }
-    let p = Params::from_query(query.as_deref());
-    let fields = view::parse_fields(p.string("fields").as_deref())?;
     match db::delete(&state.db, parse_token(&token)?).await? {
         // Always base64: what was deleted may not be UTF-8, and there is no second chance.
         Ok(sub) => Ok(Json(view::render(&sub, &fields, true, &state.languages())?)),
@@ -207,18 +240,20 @@ pub(crate) async fn create_batch(
     let p = params(query.as_deref(), &headers, &body)?;
     let items = match p.get("submissions") {
         Some(Value::Array(items)) => items.clone(),
-        _ => return Err(ApiError::BadRequest("there should be at least one submission in a batch".into())),
+        _ => Vec::new(),
     };
-    if items.is_empty() {
-        return Err(ApiError::BadRequest("there should be at least one submission in a batch".into()));
-    }
+    // Judge0 checks the queue before the batch's size (an empty batch counts as one).
+    not_in_maintenance(&state)?;
+    queue_has_room(&state, items.len().max(1) as u64).await?;
     if items.len() > cfg.max_submission_batch_size {
         return Err(ApiError::BadRequest(format!(
             "number of submissions in a batch should be less than or equal to {}",
             cfg.max_submission_batch_size
         )));
     }
-    admit(&state, items.len() as u64).await?;
+    if items.is_empty() {
+        return Err(ApiError::BadRequest("there should be at least one submission in a batch".into()));
+    }
     let base64 = p.is_true("base64_encoded");
     let languages = state.languages();
     let checked: Vec<Result<NewSubmission, Value>> = items
@@ -247,10 +282,21 @@ pub(crate) async fn create_batch(
     Ok((StatusCode::CREATED, Json(Value::Array(answers))).into_response())
 }
 
-/// `GET /submissions/batch?tokens=a,b,c`.
+/// The tokens of a batch GET, split as Judge0 splits them (Ruby's `split(",")`: empty entries
+/// kept, trailing ones dropped).
+fn batch_tokens(list: &str) -> Vec<String> {
+    let mut names: Vec<String> = list.trim().split(',').map(|t| t.trim().to_owned()).collect();
+    while names.last().is_some_and(String::is_empty) {
+        names.pop();
+    }
+    names
+}
+
+/// `GET /submissions/batch?tokens=a,b,c` (or the tokens in a `tokens` header, as Judge0 allows).
 pub(crate) async fn show_batch(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let cfg = &state.config.judge0;
     if !cfg.enable_batched_submissions {
@@ -258,33 +304,22 @@ pub(crate) async fn show_batch(
     }
     let p = Params::from_query(query.as_deref());
     let fields = view::parse_fields(p.string("fields").as_deref())?;
-    let names: Vec<String> = p
-        .string("tokens")
-        .unwrap_or_default()
-        .split(',')
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .collect();
-    if names.is_empty() {
-        return Err(ApiError::BadRequest("there should be at least one submission in a batch".into()));
-    }
+    let header = headers.get("tokens").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let names = batch_tokens(&header.or_else(|| p.string("tokens")).unwrap_or_default());
     if names.len() > cfg.max_submission_batch_size {
         return Err(ApiError::BadRequest(format!(
             "number of submissions in a batch should be less than or equal to {}",
             cfg.max_submission_batch_size
         )));
     }
-    let tokens: Vec<Uuid> = names.iter().filter_map(|n| Uuid::parse_str(n).ok()).collect();
-    let found = db::get_many(&state.db, &tokens).await?;
-    let languages = state.languages();
-    let base64 = p.is_true("base64_encoded");
-    let out = names
-        .iter()
-        .map(|n| match Uuid::parse_str(n).ok().and_then(|t| found.iter().find(|s| s.token == t)) {
-            Some(sub) => view::render(sub, &fields, base64, &languages),
-            None => Ok(Value::Null),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    if names.is_empty() {
+        return Err(ApiError::BadRequest("there should be at least one submission in a batch".into()));
+    }
+    let tokens: Vec<Option<Uuid>> = names.iter().map(|n| Uuid::parse_str(n).ok()).collect();
+    let wanted: Vec<Uuid> = tokens.iter().flatten().copied().collect();
+    let found = db::get_many(&state.db, &wanted).await?;
+    let in_order = tokens.iter().map(|t| t.and_then(|t| found.iter().find(|s| s.token == t)));
+    let out = render_many(in_order, &fields, p.is_true("base64_encoded"), &state.languages())?;
     Ok(Json(json!({ "submissions": out })))
 }
 

@@ -55,7 +55,11 @@ pub const DEFAULT_FIELDS: [&str; 8] =
 /// The message Judge0 gives when output cannot be shown as UTF-8.
 pub const NOT_UTF8: &str = "some attributes for this submission cannot be converted to UTF-8, use base64_encoded=true query parameter";
 
-/// The fields a `fields` parameter asks for.
+/// The same, where several submissions are shown (lists and batches).
+pub const NOT_UTF8_MANY: &str = "some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter";
+
+/// The fields a `fields` parameter asks for, in Judge0's serializer order (the order of
+/// [`ALL_FIELDS`], whatever the order asked: `status,token` shows `token` first).
 pub fn parse_fields(param: Option<&str>) -> Result<Vec<&'static str>, ApiError> {
     let Some(param) = param.map(str::trim).filter(|p| !p.is_empty()) else {
         return Ok(DEFAULT_FIELDS.to_vec());
@@ -63,40 +67,42 @@ pub fn parse_fields(param: Option<&str>) -> Result<Vec<&'static str>, ApiError> 
     if param == "*" {
         return Ok(ALL_FIELDS.to_vec());
     }
-    let mut fields = Vec::new();
-    let mut unknown = Vec::new();
-    for name in param.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        match ALL_FIELDS.iter().find(|f| **f == name) {
-            Some(f) if !fields.contains(f) => fields.push(*f),
-            Some(_) => {}
-            None => unknown.push(name),
-        }
-    }
+    let asked: Vec<&str> = param.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+    let unknown: Vec<&str> = asked.iter().copied().filter(|name| !ALL_FIELDS.contains(name)).collect();
     if !unknown.is_empty() {
         return Err(ApiError::BadRequest(format!("invalid fields: [{}]", unknown.join(", "))));
     }
-    Ok(fields)
+    Ok(ALL_FIELDS.iter().copied().filter(|f| asked.contains(f)).collect())
 }
 
-fn bytes_field(bytes: Option<&[u8]>, base64: bool) -> Result<Value, ApiError> {
+/// A field to show is not UTF-8, and base64 was not asked for. Alone it is a 400 with
+/// [`NOT_UTF8`]; where several submissions are shown, say [`NOT_UTF8_MANY`] instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{NOT_UTF8}")]
+pub struct NotUtf8;
+
+impl From<NotUtf8> for ApiError {
+    fn from(_: NotUtf8) -> Self {
+        ApiError::BadRequest(NOT_UTF8.into())
+    }
+}
+
+fn bytes_field(bytes: Option<&[u8]>, base64: bool) -> Result<Value, NotUtf8> {
     match bytes.filter(|b| !b.is_empty()) {
         None => Ok(Value::Null),
         Some(b) if base64 => Ok(Value::String(format::base64_mime(b))),
-        Some(b) => match std::str::from_utf8(b) {
-            Ok(s) => Ok(Value::String(s.to_owned())),
-            Err(_) => Err(ApiError::BadRequest(NOT_UTF8.into())),
-        },
+        Some(b) => std::str::from_utf8(b).map(|s| Value::String(s.to_owned())).map_err(|_| NotUtf8),
     }
 }
 
 /// Renders `sub` with `fields`. Text fields are base64 (MIME style) when `base64` is set;
-/// otherwise text that is not UTF-8 makes the whole answer a 400, as in Judge0.
+/// otherwise text that is not UTF-8 fails the whole answer, as in Judge0.
 pub fn render(
     sub: &Submission,
     fields: &[&str],
     base64: bool,
     languages: &Languages,
-) -> Result<Value, ApiError> {
+) -> Result<Value, NotUtf8> {
     let n = &sub.new;
     let mut out = Map::with_capacity(fields.len());
     for field in fields {
@@ -162,6 +168,9 @@ mod tests {
         assert_eq!(parse_fields(None).unwrap(), DEFAULT_FIELDS.to_vec());
         assert_eq!(parse_fields(Some("*")).unwrap().len(), 35);
         assert_eq!(parse_fields(Some("token, status,token")).unwrap(), vec!["token", "status"]);
+        assert_eq!(parse_fields(Some("status,message,stdout")).unwrap(), vec!["stdout", "message", "status"]);
+        let defaults: Vec<&str> = ALL_FIELDS.iter().copied().filter(|f| DEFAULT_FIELDS.contains(f)).collect();
+        assert_eq!(defaults, DEFAULT_FIELDS, "the default fields are in serializer order too");
         let err = parse_fields(Some("token,x,y")).unwrap_err();
         assert!(matches!(err, ApiError::BadRequest(m) if m == "invalid fields: [x, y]"));
     }

@@ -205,11 +205,10 @@ pub fn execute(ctx: &Context<'_>, sub: &Submission, language: &Language) -> Outc
                 } else if other == Box::MemoryLimit {
                     out.extend_from_slice(b"Compilation memory limit exceeded.\n");
                 }
+                // As in Judge0: the program never ran, so no exit code or signal.
                 return Outcome {
                     status_id: Status::CompilationError.id(),
                     compile_output: non_empty(out),
-                    exit_code: result.exit_code,
-                    exit_signal: result.signal,
                     ..Outcome::default()
                 };
             }

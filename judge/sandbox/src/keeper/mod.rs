@@ -35,6 +35,7 @@ pub(crate) struct Blueprint<'a> {
     pub(crate) rootfs: &'a RootFs,
     pub(crate) binds: &'a [Bind],
     pub(crate) tmp_kb: u64,
+    pub(crate) box_kb: u64,
     pub(crate) filter: &'a Filter,
     pub(crate) hierarchy: Option<&'a Hierarchy>,
     pub(crate) cap_last: libc::c_int,
@@ -50,10 +51,9 @@ pub(crate) struct Keeper {
     pub(crate) cgroup: Option<SlotCgroup>,
     /// The slot: ids, lock.
     pub(crate) slot: Slot,
-    /// The host directory bound at `/box`.
+    /// Where the host reaches `/box`: a caller's directory bound there, or the keeper's own
+    /// tmpfs through `/proc/<pid>/root/box`.
     pub(crate) box_dir: PathBuf,
-    /// Whether the box is the slot's own (wiped and unmounted with the keeper).
-    owns_box: bool,
     /// Set when the keeper failed to answer; it is then never reused.
     pub(crate) broken: bool,
 }
@@ -63,16 +63,16 @@ fn io_err(what: &str) -> impl FnOnce(io::Error) -> SandboxError + '_ {
 }
 
 impl Keeper {
-    /// Starts a keeper for `slot` with `box_dir` as its `/box` and waits until it is ready.
+    /// Starts a keeper for `slot` and waits until it is ready. Its `/box` is `box_source`, or
+    /// a tmpfs of its own (gone with the keeper) when `None`.
     pub(crate) fn spawn(
         blueprint: &Blueprint<'_>,
         slot: Slot,
-        box_dir: PathBuf,
-        owns_box: bool,
+        box_source: Option<PathBuf>,
     ) -> Result<Keeper, SandboxError> {
         let plan = blueprint
             .rootfs
-            .plan(&box_dir, blueprint.tmp_kb, blueprint.binds)
+            .plan(box_source.as_deref(), blueprint.box_kb, blueprint.tmp_kb, blueprint.binds)
             .map_err(io_err("plan the box's root"))?;
         let cgroup = match blueprint.hierarchy {
             Some(h) => Some(h.create_slot(slot.id).map_err(io_err("create the slot's cgroup"))?),
@@ -98,7 +98,8 @@ impl Keeper {
         drop(child);
         // The keeper has its own copies of the buffers now.
         drop((request, stack));
-        let keeper = Keeper { pid, sock: host, cgroup, slot, box_dir, owns_box, broken: true };
+        let box_dir = box_source.unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/root/box")));
+        let keeper = Keeper { pid, sock: host, cgroup, slot, box_dir, broken: true };
         keeper.map_ids().map_err(io_err("map the box's user ids"))?;
         if let Some(cgroup) = &keeper.cgroup {
             cgroup.add(pid).map_err(io_err("move the keeper into its cgroup"))?;
@@ -192,9 +193,5 @@ impl Drop for Keeper {
         // The keeper is pid 1 of the box: when it dies, the kernel kills everything in it.
         let _ = sys::kill(self.pid, libc::SIGKILL);
         let _ = sys::waitpid(self.pid);
-        if self.owns_box {
-            let _ = crate::slots::wipe(&self.box_dir);
-            let _ = sys::unmount(&self.box_dir);
-        }
     }
 }

@@ -66,7 +66,7 @@ pub fn install(lease: &Lease, host: &Path, name: &str) {
     lease.write_file(Path::new(name), &bytes, true).unwrap();
 }
 
-/// Host processes (pids) whose real uid is `uid`.
+/// Live host processes (pids) whose real uid is `uid`.
 pub fn processes_of(uid: u32) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -76,6 +76,10 @@ pub fn processes_of(uid: u32) -> Vec<u32> {
         let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
             continue;
         };
+        // Zombies hold their uid until reaped, and this machine's init reaps nobody.
+        if status.lines().any(|l| l.starts_with("State:") && l.contains("zombie")) {
+            continue;
+        }
         let real_uid = status
             .lines()
             .find_map(|l| l.strip_prefix("Uid:"))
