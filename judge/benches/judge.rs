@@ -1,6 +1,6 @@
 //! End-to-end cost of a submission: a Python hello world sent to one judge server with
 //! `POST /submissions?wait=true`, one at a time and 32 at a time, next to the same work done by
-//! the sandbox alone (a fresh lease, the script written into it, `bash -c "python3 script.py"`
+//! the sandbox alone (a fresh lease, the script written into it, `/usr/bin/python3 script.py`
 //! with Judge0's default limits, as a worker does), measured in the same run.
 //!
 //! `cargo xtask bench judge` runs this after building `target/release/judge`. `BENCH_RUNS` sets
@@ -34,10 +34,10 @@ const PYTHON: i64 = 71;
 /// Clients at once in the concurrent case.
 const CLIENTS: usize = 32;
 const WORKERS: usize = 2;
-/// What the judge's languages file says for language 71: the file, and the command the worker
-/// hands to `bash -c`.
+/// What the judge's languages file says for language 71: the file, and the command, which the
+/// worker runs directly (it has no shell syntax).
 const SCRIPT: &str = "script.py";
-const RUN_CMD: &str = "/usr/bin/python3 script.py";
+const RUN_CMD: [&str; 2] = ["/usr/bin/python3", "script.py"];
 /// Output a worker keeps per stream (KiB).
 const OUTPUT_KB: u64 = 16 * 1024;
 /// Clock ticks per second in `/proc` (USER_HZ, 100 on every Linux ABI).
@@ -104,8 +104,7 @@ impl Baseline {
         sandbox.warm(boxes).expect("warm boxes");
         // Judge0's default limits are the sandbox's defaults; the worker keeps more output.
         let limits = Limits { output_kb: OUTPUT_KB, ..Limits::default() };
-        let spec =
-            RunSpec::new("/bin/bash").args(["-c", RUN_CMD]).limits(limits).stdin(Stdin::Bytes(Vec::new()));
+        let spec = RunSpec::new(RUN_CMD[0]).args([RUN_CMD[1]]).limits(limits).stdin(Stdin::Bytes(Vec::new()));
         Baseline { sandbox, spec }
     }
 
@@ -189,7 +188,7 @@ fn measure(pids: &Pids, load: &mut Load, part: impl FnOnce() -> (Vec<Duration>, 
 /// CPU time, in clock ticks, by role, plus the machine's busy time.
 #[derive(Debug, Default, Clone, Copy)]
 struct Cpu {
-    /// Keepers and the programs they ran (bash, python), in the cluster and in the baseline.
+    /// Keepers and the programs they ran (python), in the cluster and in the baseline.
     boxes: u64,
     server: u64,
     /// The workers' own threads (queue, database, leases, the host side of runs).
@@ -488,7 +487,7 @@ fn main() {
         }
         println!();
     };
-    cpu_row("boxes (keepers, bash, python)", &|c| c.boxes);
+    cpu_row("boxes (keepers, python)", &|c| c.boxes);
     cpu_row("judge workers, outside the boxes", &|c| c.workers);
     cpu_row("judge server", &|c| c.server);
     cpu_row("PostgreSQL", &|c| c.postgres);

@@ -28,9 +28,23 @@ pub enum DbError {
     Build(String),
 }
 
+/// How durable a pool's commits are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is on disk before it returns (accepting submissions).
+    Flushed,
+    /// Commits may be lost in a PostgreSQL crash. Only for writes whose loss is repaired:
+    /// a worker's claim or result lost with PostgreSQL leaves the submission unfinished, and
+    /// the sweeper runs it again.
+    Relaxed,
+}
+
 /// Opens a pool of `size` connections.
-pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
-    let config = tokio_postgres::Config::from_str(url).map_err(|e| DbError::Url(e.to_string()))?;
+pub fn pool(url: &str, size: usize, durability: Durability) -> Result<Pool, DbError> {
+    let mut config = tokio_postgres::Config::from_str(url).map_err(|e| DbError::Url(e.to_string()))?;
+    if durability == Durability::Relaxed {
+        config.options("-c synchronous_commit=off");
+    }
     let manager =
         Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager).max_size(size).build().map_err(|e| DbError::Build(e.to_string()))

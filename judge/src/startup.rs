@@ -33,9 +33,12 @@ async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
 }
 
 /// Connects to both stores and loads the languages.
-pub(crate) async fn connect(c: &Connections) -> anyhow::Result<(deadpool_postgres::Pool, Redis, Languages)> {
+pub(crate) async fn connect(
+    c: &Connections,
+    durability: db::Durability,
+) -> anyhow::Result<(deadpool_postgres::Pool, Redis, Languages)> {
     let languages = Languages::load(c.languages_file.as_deref()).context("cannot load the languages")?;
-    let pool = db::pool(&c.database_url, c.database_pool_size)?;
+    let pool = db::pool(&c.database_url, c.database_pool_size, durability)?;
     retry("PostgreSQL", || db::migrate(&pool)).await?;
     let redis = Redis::new(&c.redis_url, c.redis_pool_size)?;
     retry("Redis", || redis.ensure_group()).await?;

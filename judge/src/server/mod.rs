@@ -98,7 +98,7 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (db, redis, mut languages) = startup::connect(&config.connections).await?;
+    let (db, redis, mut languages) = startup::connect(&config.connections, db::Durability::Flushed).await?;
     if let Ok(versions) = redis.language_versions().await {
         languages.set_versions(versions);
     }

@@ -10,6 +10,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use judge_wire::{Envelope, Event, Status};
+
+use crate::events::Waiter;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -77,15 +79,24 @@ async fn queue_has_room(state: &AppState, adding: u64) -> Result<(), ApiError> {
 }
 
 /// Stores and queues submissions. A failure to queue is not fatal: the row is the truth and
-/// the sweeper queues it again.
-async fn accept(state: &AppState, subs: &[NewSubmission]) -> Result<Vec<Uuid>, ApiError> {
+/// the sweeper queues it again. With `wait`, the (single) submission's waiter is registered
+/// before it is queued, so its finish cannot be missed.
+async fn accept(
+    state: &AppState,
+    subs: &[NewSubmission],
+    wait: bool,
+) -> Result<(Vec<Uuid>, Option<Waiter>), ApiError> {
     let tokens = db::insert(&state.db, subs).await?;
     let names: Vec<String> = tokens.iter().map(Uuid::to_string).collect();
+    let waiter = match names.as_slice() {
+        [name] if wait => Some(state.waiters.register(name)),
+        _ => None,
+    };
     if let Err(error) = state.redis.enqueue(&names).await {
         tracing::warn!(%error, "Could not queue accepted submissions; the sweeper will.");
     }
     state.metrics.created.fetch_add(tokens.len() as u64, Ordering::Relaxed);
-    Ok(tokens)
+    Ok((tokens, waiter))
 }
 
 /// Longest a `wait=true` request waits for `sub`: its own limits, plus compiling, plus slack.
@@ -97,19 +108,24 @@ fn wait_budget(state: &AppState, sub: &NewSubmission) -> Duration {
 }
 
 /// Waits until the submission is finished (or the deadline), woken by the workers'
-/// notifications, never by polling.
-async fn wait_final(state: &AppState, token: Uuid, deadline: Instant) -> Result<Submission, ApiError> {
+/// notifications, never by polling. `waiter` was registered before the submission was queued.
+async fn wait_final(
+    state: &AppState,
+    token: Uuid,
+    mut waiter: Waiter,
+    deadline: Instant,
+) -> Result<Submission, ApiError> {
     let name = token.to_string();
     loop {
-        // Register before looking, so a finish between the two is not missed.
-        let mut waiter = state.waiters.register(&name);
-        let sub = db::get(&state.db, token).await?.ok_or(ApiError::NotFound)?;
-        if is_final(&sub) || Instant::now() >= deadline {
-            return Ok(sub);
-        }
         tokio::select! {
             _ = waiter.notified() => {}
             _ = tokio::time::sleep_until(deadline.into()) => {}
+        }
+        // Register again before looking, so a finish between the two is not missed.
+        waiter = state.waiters.register(&name);
+        let sub = db::get(&state.db, token).await?.ok_or(ApiError::NotFound)?;
+        if is_final(&sub) || Instant::now() >= deadline {
+            return Ok(sub);
         }
     }
 }
@@ -136,11 +152,12 @@ pub(crate) async fn create(
     let new =
         validate::new_submission(&p, base64, &state.config.judge0, &languages).map_err(ApiError::Invalid)?;
     let budget = wait_budget(&state, &new);
-    let token = accept(&state, std::slice::from_ref(&new)).await?[0];
-    if !wait {
+    let (tokens, waiter) = accept(&state, std::slice::from_ref(&new), wait).await?;
+    let token = tokens[0];
+    let Some(waiter) = waiter else {
         return Ok((StatusCode::CREATED, Json(json!({ "token": token.to_string() }))).into_response());
-    }
-    let sub = wait_final(&state, token, Instant::now() + budget).await?;
+    };
+    let sub = wait_final(&state, token, waiter, Instant::now() + budget).await?;
     state.metrics.wait_latency.observe(started.elapsed().as_secs_f64());
     let body = view::render(&sub, &fields, base64, &languages)
         // Still 201, with the token: the client can fetch the result in base64.
@@ -268,7 +285,8 @@ pub(crate) async fn create_batch(
         })
         .collect();
     let valid: Vec<NewSubmission> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
-    let mut tokens = if valid.is_empty() { Vec::new() } else { accept(&state, &valid).await? }.into_iter();
+    let mut tokens =
+        if valid.is_empty() { Vec::new() } else { accept(&state, &valid, false).await?.0 }.into_iter();
     let answers: Vec<Value> = checked
         .into_iter()
         .map(|c| match c {

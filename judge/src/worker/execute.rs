@@ -47,9 +47,22 @@ fn non_empty(bytes: Vec<u8>) -> Option<Vec<u8>> {
     (!bytes.is_empty()).then_some(bytes)
 }
 
-/// The environment of compilers and programs: a `PATH`, and the language's own variables.
+/// The words of a command with nothing a shell would interpret, or `None`.
+fn plain_words(command: &str) -> Option<Vec<&str>> {
+    let plain = command.chars().all(|c| c.is_ascii_alphanumeric() || " _-./=+,:".contains(c));
+    let words: Vec<&str> = command.split_whitespace().collect();
+    (plain && !words.is_empty()).then_some(words)
+}
+
+/// The command as a run: executed directly when it is plain words (saving a shell's start-up
+/// on every run), through `bash -c` otherwise. The environment is a `PATH` and the language's
+/// own variables.
 fn spec(command: &str, language: &Language, limits: Limits) -> RunSpec {
-    let mut spec = RunSpec::new("/bin/bash").args(["-c", command]).limits(limits);
+    let mut spec = match plain_words(command) {
+        Some(words) => RunSpec::new(words[0]).args(words[1..].iter().copied()),
+        None => RunSpec::new("/bin/bash").args(["-c", command]),
+    }
+    .limits(limits);
     for (k, v) in &language.def.env {
         spec = spec.env(k.clone(), v.clone());
     }
@@ -286,6 +299,19 @@ mod tests {
         assert_ne!(normalized(b"1\n\n2"), normalized(b"1\n2"));
         assert_eq!(normalized(b"a\r\nb\r\n"), normalized(b"a\nb\n"));
         assert!(normalized(b"\n\n").is_empty());
+    }
+
+    #[test]
+    fn plain_commands_skip_the_shell_and_others_keep_it() {
+        assert_eq!(
+            plain_words("/usr/bin/gcc  main.c -o main -lm"),
+            Some(vec!["/usr/bin/gcc", "main.c", "-o", "main", "-lm"])
+        );
+        assert_eq!(plain_words("/usr/bin/python3 script.py"), Some(vec!["/usr/bin/python3", "script.py"]));
+        assert_eq!(plain_words("./main 'a b'"), None);
+        assert_eq!(plain_words("./main $HOME"), None);
+        assert_eq!(plain_words("if [ -f compile ]; then /bin/bash compile; fi"), None);
+        assert_eq!(plain_words("   "), None);
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub async fn run(
     config: WorkerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (db, redis, mut languages) = startup::connect(&config.connections).await?;
+    let (db, redis, mut languages) = startup::connect(&config.connections, db::Durability::Relaxed).await?;
     let name = config.name.clone().unwrap_or_else(|| format!("{}-{}", host_name(), std::process::id()));
     let concurrency = config
         .concurrency
@@ -285,15 +285,22 @@ async fn process(worker: &Arc<Worker>, entry: Entry) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(token, InFlight { entry: entry.id.clone(), cancel: cancel.clone() });
-    let name = token.to_string();
-    publish(&worker.redis, &name, Event::Status { status: Status::Processing }).await;
+    // Best effort, off the submission's path.
+    let (redis, name) = (worker.redis.clone(), token.to_string());
     let queued = sub.started_at.map(|s| (s - sub.created_at).as_seconds_f64()).unwrap_or(0.0);
-    let _ = worker.redis.observe_latency("queue_wait", queued.max(0.0)).await;
+    tokio::spawn(async move {
+        publish(&redis, &name, Event::Status { status: Status::Processing }).await;
+        let _ = redis.observe_latency("queue_wait", queued.max(0.0)).await;
+    });
 
     let started = Instant::now();
     let outcome = run_submission(worker, &sub, cancel).await;
     let recorded = record(worker, &sub, &outcome).await;
-    let _ = worker.redis.observe_latency("run", started.elapsed().as_secs_f64()).await;
+    let run_seconds = started.elapsed().as_secs_f64();
+    let redis = worker.redis.clone();
+    tokio::spawn(async move {
+        let _ = redis.observe_latency("run", run_seconds).await;
+    });
     match recorded {
         Recorded::Finished(done) => {
             announce(worker, &done).await;
@@ -396,14 +403,15 @@ async fn record(worker: &Worker, sub: &Submission, outcome: &Outcome) -> Recorde
     }
 }
 
-/// Tells live listeners and waiting servers that a submission is finished.
+/// Tells waiting servers and live listeners that a submission is finished (the servers
+/// first: a `wait=true` request is waiting on it).
 async fn announce(worker: &Worker, done: &Submission) {
     let token = done.token.to_string();
-    if let Ok(submission) = view::render(done, &view::DEFAULT_FIELDS, true, &worker.languages) {
-        publish(&worker.redis, &token, Event::Done { submission }).await;
-    }
     if let Err(error) = worker.redis.announce_done(&token, done.status_id).await {
         tracing::warn!(%error, token, "Cannot announce a finished submission.");
+    }
+    if let Ok(submission) = view::render(done, &view::DEFAULT_FIELDS, true, &worker.languages) {
+        publish(&worker.redis, &token, Event::Done { submission }).await;
     }
 }
 
