@@ -18,16 +18,30 @@ pub fn require_root() {
     assert_eq!(euid, 0, "the sandbox tests must run as root (they create namespaces and cgroups)");
 }
 
-/// A directory of the test binary's own, removed at exit.
+/// A directory of the test binary's own. Statics are never dropped, so instead of removing it
+/// at exit, each test binary removes those left by test processes that are gone.
 pub fn scratch() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("verdict-sandbox-test-").tempdir().expect("temp dir");
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod");
+        let prefix = "verdict-sandbox-test-";
+        let tmp = std::env::temp_dir();
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owner =
+                name.strip_prefix(prefix).and_then(|rest| rest.split('-').next()?.parse::<u32>().ok());
+            if owner.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = tmp.join(format!(
+            "{prefix}{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
         dir
     })
-    .path()
 }
 
 /// The sandbox shared by a test binary's tests, configured with `configure`.
