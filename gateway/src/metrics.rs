@@ -1,0 +1,66 @@
+//! The gateway's Prometheus metrics: requests by route, pool and status; upstream latency;
+//! backend health.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric of the gateway, in its own registry.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    upstream_latency: HistogramVec,
+    backend_healthy: IntGaugeVec,
+}
+
+impl Metrics {
+    /// Creates and registers the metrics.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("gateway_requests_total", "Requests answered, by route, pool and status."),
+            &["route", "pool", "status"],
+        )?;
+        let upstream_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "gateway_upstream_latency_seconds",
+                "Seconds from choosing a backend to its response header.",
+            )
+            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["pool"],
+        )?;
+        let backend_healthy = IntGaugeVec::new(
+            Opts::new("gateway_backend_healthy", "1 when a backend passes its health check, else 0."),
+            &["pool", "backend"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(upstream_latency.clone()))?;
+        registry.register(Box::new(backend_healthy.clone()))?;
+        Ok(Self { registry, requests, upstream_latency, backend_healthy })
+    }
+
+    /// Counts an answered request.
+    pub fn count_request(&self, route: &str, pool: &str, status: u16) {
+        self.requests.with_label_values(&[route, pool, &status.to_string()]).inc();
+    }
+
+    /// Records a backend's time to its response header.
+    pub fn observe_upstream(&self, pool: &str, took: Duration) {
+        self.upstream_latency.with_label_values(&[pool]).observe(took.as_secs_f64());
+    }
+
+    /// Records a backend's health.
+    pub fn set_health(&self, pool: &str, backend: &str, healthy: bool) {
+        self.backend_healthy.with_label_values(&[pool, backend]).set(i64::from(healthy));
+    }
+
+    /// Everything, in Prometheus text format.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
