@@ -53,10 +53,9 @@ impl Gateway {
         Self { routes, max_body: config.max_body, max_header: config.max_header, metrics }
     }
 
+    /// The route of `path` (routes are kept longest prefix first).
     fn route_of(&self, path: &str) -> Option<usize> {
-        let routes: Vec<Route> = self.routes.iter().map(|(r, _)| r.clone()).collect();
-        crate::config::route_for(&routes, path)
-            .and_then(|r| self.routes.iter().position(|(x, _)| x.prefix == r.prefix))
+        self.routes.iter().position(|(r, _)| crate::config::prefix_matches(&r.prefix, path))
     }
 
     fn pool(&self, ctx: &Ctx) -> Option<&Arc<Pool>> {
