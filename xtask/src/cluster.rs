@@ -30,6 +30,7 @@ enum Kind {
     Postgres,
     JudgeServer,
     JudgeWorker,
+    Gateway,
 }
 
 impl Kind {
@@ -40,6 +41,7 @@ impl Kind {
             Kind::Redis => "redis-server",
             Kind::Postgres => "postgres",
             Kind::JudgeServer | Kind::JudgeWorker => "judge",
+            Kind::Gateway => "gateway",
         }
     }
 
@@ -74,7 +76,14 @@ const PARTS: &[Part] = &[
     part("judge-server-2", Kind::JudgeServer, Some(2360)),
     part("judge-worker-1", Kind::JudgeWorker, None),
     part("judge-worker-2", Kind::JudgeWorker, None),
+    // The cluster's Judge0 endpoint, in front of both judge servers.
+    part("gateway-private", Kind::Gateway, Some(2358)),
 ];
+
+/// The private gateway's configuration, relative to the workspace.
+const PRIVATE_GATEWAY_CONFIG: &str = "gateway/configs/private.toml";
+/// Its admin listener (`/healthz`, `/metrics`), as that file sets it.
+const PRIVATE_GATEWAY_ADMIN: u16 = 9358;
 
 /// The judge's database.
 const DATABASE: &str = "judge";
@@ -211,7 +220,7 @@ pub(crate) fn start_all(build: bool) -> Result<()> {
     if !process::is_root() {
         eprintln!("xtask: warning: judge workers run the sandbox, which needs root; they will likely fail");
     }
-    let judge = judge_binary(&layout, build)?;
+    let bin = binaries(&layout, build)?;
     let tokens = Tokens::load_or_create(&layout)?;
 
     // Redis and PostgreSQL are ready when their start returns; the rest start together and
@@ -228,7 +237,7 @@ pub(crate) fn start_all(build: bool) -> Result<()> {
         eprintln!("xtask: starting {}", part.name);
         let log = layout.log(part);
         let log_start = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-        let pid = start(&layout, part, &judge, &tokens).with_context(|| {
+        let pid = start(&layout, part, &bin, &tokens).with_context(|| {
             format!("cannot start {}; see {}", part.name, layout.relative(&log).display())
         })?;
         layout.write_pid(part, pid)?;
@@ -242,18 +251,26 @@ pub(crate) fn start_all(build: bool) -> Result<()> {
     Ok(())
 }
 
-/// Builds the judge (unless `build` is false) and finds its binary in cargo's target directory.
-fn judge_binary(layout: &Layout, build: bool) -> Result<PathBuf> {
+/// The cluster's own programs.
+#[derive(Debug)]
+struct Binaries {
+    judge: PathBuf,
+    gateway: PathBuf,
+}
+
+/// Builds the judge and the gateway (unless `build` is false) and finds their binaries in
+/// cargo's target directory.
+fn binaries(layout: &Layout, build: bool) -> Result<Binaries> {
     let cargo = env!("CARGO");
     if build {
-        eprintln!("xtask: cargo build --release -p judge");
+        eprintln!("xtask: cargo build --release -p judge -p gateway");
         let status = Command::new(cargo)
-            .args(["build", "--release", "-p", "judge"])
+            .args(["build", "--release", "-p", "judge", "-p", "gateway"])
             .current_dir(&layout.workspace)
             .status()
             .context("cannot run cargo")?;
         if !status.success() {
-            bail!("cargo build --release -p judge failed");
+            bail!("cargo build --release -p judge -p gateway failed");
         }
     }
     let out = Command::new(cargo)
@@ -266,15 +283,19 @@ fn judge_binary(layout: &Layout, build: bool) -> Result<PathBuf> {
     }
     let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).context("cargo metadata")?;
     let target = metadata["target_directory"].as_str().context("no target_directory in cargo metadata")?;
-    let judge = Path::new(target).join("release").join("judge");
-    if !judge.is_file() {
-        bail!("no judge binary at {} (build it: cargo build --release -p judge)", judge.display());
-    }
-    Ok(judge)
+    let release = Path::new(target).join("release");
+    let found = |name: &str| -> Result<PathBuf> {
+        let path = release.join(name);
+        if !path.is_file() {
+            bail!("no {name} binary at {} (build it: cargo build --release -p {name})", path.display());
+        }
+        Ok(path)
+    };
+    Ok(Binaries { judge: found("judge")?, gateway: found("gateway")? })
 }
 
 /// Starts one part, detached; returns its pid.
-fn start(layout: &Layout, part: &Part, judge: &Path, tokens: &Tokens) -> Result<u32> {
+fn start(layout: &Layout, part: &Part, bin: &Binaries, tokens: &Tokens) -> Result<u32> {
     let port = part.port.unwrap_or(0);
     if part.port.is_some() && probe::tcp(loopback(port)) {
         // Else another process would answer its health checks.
@@ -287,17 +308,23 @@ fn start(layout: &Layout, part: &Part, judge: &Path, tokens: &Tokens) -> Result<
             Ok(Postgres::start_with(&layout.data.join(part.name), port, DATABASE, &launch)?.detach())
         }
         Kind::JudgeServer => {
-            let mut cmd = process::command(judge, true);
+            let mut cmd = process::command(&bin.judge, true);
             cmd.args(["server", "--listen", &loopback(port).to_string()])
                 .env("AUTHN_TOKEN", &tokens.authn)
                 .env("AUTHZ_TOKEN", &tokens.authz);
             spawn_judge(layout, part, cmd)
         }
         Kind::JudgeWorker => {
-            let mut cmd = process::command(judge, true);
+            let mut cmd = process::command(&bin.judge, true);
             cmd.args(["worker", "--name", part.name])
                 .env("VERDICT_SANDBOX_RUN_DIR", layout.data.join("sandbox"));
             spawn_judge(layout, part, cmd)
+        }
+        Kind::Gateway => {
+            let mut cmd = process::command(&bin.gateway, true);
+            cmd.arg("--config").arg(layout.workspace.join(PRIVATE_GATEWAY_CONFIG)).env("NO_COLOR", "1");
+            let (child, _) = process::spawn_logged(&mut cmd, &layout.log(part))?;
+            Ok(child.id())
         }
     }
 }
@@ -350,6 +377,11 @@ fn health(part: &Part, pid: u32) -> Health {
             Ok(200) => Health::Up,
             Ok(code) => Health::Pending(format!("GET /healthz: {code}")),
             Err(error) => Health::Pending(format!("GET /healthz: {error:#}")),
+        },
+        Kind::Gateway => match probe::http_status(loopback(PRIVATE_GATEWAY_ADMIN), "/healthz", Duration::from_secs(2)) {
+            Ok(200) if probe::tcp(addr) => Health::Up,
+            Ok(code) => Health::Pending(format!("GET /healthz on its admin port: {code}")),
+            Err(error) => Health::Pending(format!("GET /healthz on its admin port: {error:#}")),
         },
         Kind::JudgeWorker => {
             let key = format!("judge:worker:{}", part.name);
@@ -411,12 +443,14 @@ fn wait_healthy(layout: &Layout, mut waiting: Vec<Waiting<'_>>) -> Result<()> {
 fn write_cluster_env(layout: &Layout, tokens: &Tokens) -> Result<PathBuf> {
     let servers = server_urls();
     let entries = [
-        ("JUDGE_URL", servers.first().cloned().unwrap_or_default()),
+        // Judge0 clients talk to the private gateway, which balances over the servers.
+        ("JUDGE_URL", format!("http://127.0.0.1:{}", port_of(Kind::Gateway))),
         ("JUDGE_SERVER_URLS", servers.join(",")),
         ("AUTHN_TOKEN", tokens.authn.clone()),
         ("AUTHZ_TOKEN", tokens.authz.clone()),
         ("DATABASE_URL", database_url()),
         ("REDIS_URL", redis_url()),
+        ("GATEWAY_ADMIN_URL", format!("http://127.0.0.1:{PRIVATE_GATEWAY_ADMIN}")),
     ];
     let text: String = entries.iter().map(|(key, value)| format!("{key}={value}\n")).collect();
     let file = layout.data.join("cluster.env");
