@@ -299,3 +299,51 @@ fn sigterm_lets_requests_in_flight_finish() {
     assert!(status.success(), "exit: {status:?}");
     assert_eq!(slow.join().unwrap().unwrap(), (200, "slow done".to_owned()));
 }
+
+#[test]
+fn a_new_binary_takes_the_listeners_over_without_refusing_a_request() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let mut old = Gateway::start(&[("/", "p")], &[pool("p", &[&a, &b], "round_robin")], "");
+    let url = old.url.clone();
+    let failures = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (failures, served, stop) = (failures.clone(), served.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // A new connection per request: what the upgrade must guarantee is that the listening
+            // socket never refuses one. (An idle keep-alive connection closed by the exiting
+            // process is the ordinary HTTP/1.1 race clients retry, not an upgrade property.)
+            let c = reqwest::blocking::Client::builder()
+                .pool_max_idle_per_host(0)
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                match c.get(format!("{url}/whoami")).send() {
+                    Ok(r) if r.status() == 200 => {
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                    other => {
+                        eprintln!("upgrade: request failed: {other:?}");
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    let mut new = old.start_successor();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = served.load(Ordering::Relaxed);
+    old.signal("QUIT");
+    let status = old.wait();
+    assert!(status.success(), "the old gateway exits cleanly: {status:?}");
+    // The successor serves on the same port.
+    assert!(wait_until(Duration::from_secs(5), || served.load(Ordering::Relaxed) > before + 50));
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    assert!(new.try_wait().unwrap().is_none(), "the new gateway runs");
+    let _ = new.kill();
+    let _ = new.wait();
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "requests failed during the upgrade:\n{}", old.log());
+}

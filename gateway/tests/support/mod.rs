@@ -221,6 +221,32 @@ impl Gateway {
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("gateway.toml")
     }
+
+    /// Starts a second gateway process with the same configuration and `--upgrade`: it waits
+    /// for this one (sent SIGQUIT) to hand its listeners over.
+    pub fn start_successor(&self) -> Child {
+        let log = std::fs::File::create(self.dir.path().join("successor.log")).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("--upgrade")
+            .env("NO_COLOR", "1")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Sends a signal to the gateway process.
+    pub fn signal(&self, signal: &str) {
+        Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().unwrap();
+    }
+
+    /// Waits for the gateway process to exit.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
 }
 
 impl Drop for Gateway {
