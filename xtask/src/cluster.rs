@@ -378,11 +378,13 @@ fn health(part: &Part, pid: u32) -> Health {
             Ok(code) => Health::Pending(format!("GET /healthz: {code}")),
             Err(error) => Health::Pending(format!("GET /healthz: {error:#}")),
         },
-        Kind::Gateway => match probe::http_status(loopback(PRIVATE_GATEWAY_ADMIN), "/healthz", Duration::from_secs(2)) {
-            Ok(200) if probe::tcp(addr) => Health::Up,
-            Ok(code) => Health::Pending(format!("GET /healthz on its admin port: {code}")),
-            Err(error) => Health::Pending(format!("GET /healthz on its admin port: {error:#}")),
-        },
+        Kind::Gateway => {
+            match probe::http_status(loopback(PRIVATE_GATEWAY_ADMIN), "/healthz", Duration::from_secs(2)) {
+                Ok(200) if probe::tcp(addr) => Health::Up,
+                Ok(code) => Health::Pending(format!("GET /healthz on its admin port: {code}")),
+                Err(error) => Health::Pending(format!("GET /healthz on its admin port: {error:#}")),
+            }
+        }
         Kind::JudgeWorker => {
             let key = format!("judge:worker:{}", part.name);
             let redis = loopback(port_of(Kind::Redis));
