@@ -243,6 +243,20 @@ pub(crate) async fn destroy(
     }
 }
 
+/// Judge0's bounds on a batch: at least one submission, at most the configured size.
+fn batch_size_allowed(n: usize, cfg: &crate::config::Judge0Config) -> Result<(), ApiError> {
+    if n > cfg.max_submission_batch_size {
+        return Err(ApiError::BadRequest(format!(
+            "number of submissions in a batch should be less than or equal to {}",
+            cfg.max_submission_batch_size
+        )));
+    }
+    if n == 0 {
+        return Err(ApiError::BadRequest("there should be at least one submission in a batch".into()));
+    }
+    Ok(())
+}
+
 /// `POST /submissions/batch`.
 pub(crate) async fn create_batch(
     State(state): State<Arc<AppState>>,
@@ -262,15 +276,7 @@ pub(crate) async fn create_batch(
     // Judge0 checks the queue before the batch's size (an empty batch counts as one).
     not_in_maintenance(&state)?;
     queue_has_room(&state, items.len().max(1) as u64).await?;
-    if items.len() > cfg.max_submission_batch_size {
-        return Err(ApiError::BadRequest(format!(
-            "number of submissions in a batch should be less than or equal to {}",
-            cfg.max_submission_batch_size
-        )));
-    }
-    if items.is_empty() {
-        return Err(ApiError::BadRequest("there should be at least one submission in a batch".into()));
-    }
+    batch_size_allowed(items.len(), cfg)?;
     let base64 = p.is_true("base64_encoded");
     let languages = state.languages();
     let checked: Vec<Result<NewSubmission, Value>> = items
@@ -324,15 +330,7 @@ pub(crate) async fn show_batch(
     let fields = view::parse_fields(p.string("fields").as_deref())?;
     let header = headers.get("tokens").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let names = batch_tokens(&header.or_else(|| p.string("tokens")).unwrap_or_default());
-    if names.len() > cfg.max_submission_batch_size {
-        return Err(ApiError::BadRequest(format!(
-            "number of submissions in a batch should be less than or equal to {}",
-            cfg.max_submission_batch_size
-        )));
-    }
-    if names.is_empty() {
-        return Err(ApiError::BadRequest("there should be at least one submission in a batch".into()));
-    }
+    batch_size_allowed(names.len(), cfg)?;
     let tokens: Vec<Option<Uuid>> = names.iter().map(|n| Uuid::parse_str(n).ok()).collect();
     let wanted: Vec<Uuid> = tokens.iter().flatten().copied().collect();
     let found = db::get_many(&state.db, &wanted).await?;
