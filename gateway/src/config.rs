@@ -71,6 +71,12 @@ struct File {
 struct ServerSection {
     #[serde(default = "default_threads")]
     threads: usize,
+    #[serde(default = "default_work_stealing")]
+    work_stealing: bool,
+    #[serde(default = "default_listener_tasks")]
+    listener_tasks_per_fd: usize,
+    #[serde(default = "default_keepalive_pool")]
+    upstream_keepalive_pool_size: usize,
     #[serde(default = "default_grace")]
     grace_period_seconds: u64,
     #[serde(default = "default_shutdown_timeout")]
@@ -85,6 +91,9 @@ impl Default for ServerSection {
     fn default() -> Self {
         Self {
             threads: default_threads(),
+            work_stealing: default_work_stealing(),
+            listener_tasks_per_fd: default_listener_tasks(),
+            upstream_keepalive_pool_size: default_keepalive_pool(),
             grace_period_seconds: default_grace(),
             graceful_shutdown_timeout_seconds: default_shutdown_timeout(),
             upgrade_sock: None,
@@ -95,6 +104,15 @@ impl Default for ServerSection {
 
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+fn default_work_stealing() -> bool {
+    true
+}
+fn default_listener_tasks() -> usize {
+    1
+}
+fn default_keepalive_pool() -> usize {
+    128
 }
 fn default_grace() -> u64 {
     5
@@ -206,6 +224,13 @@ fn default_successes() -> u32 {
 pub struct ServerSettings {
     /// Worker threads of the proxy.
     pub threads: usize,
+    /// Whether the worker threads share one work-stealing scheduler (else each thread runs
+    /// its own, and a connection stays on the thread it was given).
+    pub work_stealing: bool,
+    /// Tasks accepting connections on each listener.
+    pub listener_tasks_per_fd: usize,
+    /// Idle keep-alive connections to backends kept for reuse, across all backends.
+    pub upstream_keepalive_pool_size: usize,
     /// Seconds after SIGTERM during which requests in flight finish (no new connections are
     /// accepted); pingora waits this long before stopping.
     pub grace_period_seconds: u64,
@@ -311,8 +336,14 @@ impl Config {
         if s.threads == 0 {
             return Err(invalid("server.threads".into(), "must be at least 1"));
         }
+        if s.listener_tasks_per_fd == 0 {
+            return Err(invalid("server.listener_tasks_per_fd".into(), "must be at least 1"));
+        }
         let server = ServerSettings {
             threads: s.threads,
+            work_stealing: s.work_stealing,
+            listener_tasks_per_fd: s.listener_tasks_per_fd,
+            upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
             grace_period_seconds: s.grace_period_seconds,
             graceful_shutdown_timeout_seconds: s.graceful_shutdown_timeout_seconds,
             upgrade_sock: s.upgrade_sock,

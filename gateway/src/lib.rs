@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod config;
 pub mod health;
+pub mod logging;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
@@ -25,6 +26,9 @@ use crate::pool::Pool;
 pub fn build(config: &Config, upgrade: bool) -> anyhow::Result<Server> {
     let mut conf = ServerConf {
         threads: config.server.threads,
+        work_stealing: config.server.work_stealing,
+        listener_tasks_per_fd: config.server.listener_tasks_per_fd,
+        upstream_keepalive_pool_size: config.server.upstream_keepalive_pool_size,
         grace_period_seconds: Some(config.server.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(config.server.graceful_shutdown_timeout_seconds),
         ..ServerConf::default()
@@ -53,6 +57,8 @@ pub fn build(config: &Config, upgrade: bool) -> anyhow::Result<Server> {
         HttpServer::new_app(admin::Admin { metrics: metrics.clone(), pools: pools.clone() }),
     );
     admin.add_tcp(&config.admin.to_string());
+    // Scrapes and health probes are light: a thread of its own is plenty.
+    admin.threads = Some(1);
 
     let checks = pingora::services::background::background_service(
         "health checks",

@@ -109,32 +109,33 @@ impl Pool {
         Self { config, backends, next: AtomicUsize::new(0) }
     }
 
-    /// Healthy backends not in `exclude`, by index.
-    fn candidates(&self, exclude: &[usize]) -> Vec<usize> {
-        (0..self.backends.len()).filter(|i| self.backends[*i].is_healthy() && !exclude.contains(i)).collect()
+    /// Healthy backends not in `exclude`, by index, in configuration order.
+    fn candidates<'a>(&'a self, exclude: &'a [usize]) -> impl Iterator<Item = usize> + Clone + 'a {
+        (0..self.backends.len()).filter(move |i| self.backends[*i].is_healthy() && !exclude.contains(i))
     }
 
     /// Picks a backend for a request: healthy, not already tried (`exclude`); `key` drives
     /// consistent hashing. `None` when none is left.
     pub fn pick(&self, key: &[u8], exclude: &[usize]) -> Option<usize> {
+        // Every request comes here: the candidates are walked, never collected.
         let candidates = self.candidates(exclude);
-        if candidates.is_empty() {
+        let count = candidates.clone().count();
+        if count == 0 {
             return None;
         }
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        Some(match self.config.selection {
-            Selection::RoundRobin => candidates[turn % candidates.len()],
+        match self.config.selection {
+            Selection::RoundRobin => candidates.clone().nth(turn % count),
             Selection::LeastConnections => {
                 // Fewest in flight; ties broken in turn so equal backends share the load.
-                let start = turn % candidates.len();
-                let rotated = candidates[start..].iter().chain(&candidates[..start]);
-                *rotated.min_by_key(|i| self.backends[**i].in_flight()).unwrap_or(&candidates[0])
+                let start = turn % count;
+                let rotated = candidates.clone().skip(start).chain(candidates.take(start));
+                rotated.min_by_key(|i| self.backends[*i].in_flight())
             }
-            Selection::ConsistentHash => *candidates
-                .iter()
-                .max_by_key(|i| rendezvous_score(key, &self.backends[**i].addr))
-                .unwrap_or(&candidates[0]),
-        })
+            Selection::ConsistentHash => {
+                candidates.max_by_key(|i| rendezvous_score(key, &self.backends[*i].addr))
+            }
+        }
     }
 
     /// Counts a request on backend `i` until the lease is dropped.

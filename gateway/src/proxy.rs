@@ -1,7 +1,7 @@
 //! The proxy: route by path, pick a healthy backend, forward with request ids and forwarding
 //! headers, retry where it is safe, answer errors as JSON, log and count every request.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,8 +12,8 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use serde_json::json;
 
-use crate::config::{Config, Route};
-use crate::metrics::Metrics;
+use crate::config::{Config, Route, Selection};
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::pool::{Lease, Pool};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) that never cross the proxy. `Connection` and
@@ -24,10 +24,11 @@ const HOP_BY_HOP: [&str; 6] =
 /// The gateway's proxy logic.
 #[derive(Debug)]
 pub struct Gateway {
-    routes: Vec<(Route, Arc<Pool>)>,
+    routes: Vec<(Route, Arc<Pool>, RouteMetrics)>,
+    /// The series of requests no route takes.
+    unrouted: RouteMetrics,
     max_body: u64,
     max_header: u64,
-    metrics: Arc<Metrics>,
 }
 
 /// What a request carries through the filters.
@@ -35,6 +36,8 @@ pub struct Gateway {
 pub struct Ctx {
     request_id: String,
     route: Option<usize>,
+    /// The client's address, read once.
+    client: Option<IpAddr>,
     tried: Vec<usize>,
     current: Option<Lease>,
     body_bytes: u64,
@@ -48,19 +51,33 @@ impl Gateway {
         let routes = config
             .routes
             .iter()
-            .filter_map(|r| pools.iter().find(|p| p.config.name == r.pool).map(|p| (r.clone(), p.clone())))
+            .filter_map(|r| {
+                let pool = pools.iter().find(|p| p.config.name == r.pool)?;
+                Some((r.clone(), pool.clone(), metrics.route(&r.prefix, &pool.config.name)))
+            })
             .collect();
-        Self { routes, max_body: config.max_body, max_header: config.max_header, metrics }
+        Self {
+            routes,
+            unrouted: metrics.route("none", "none"),
+            max_body: config.max_body,
+            max_header: config.max_header,
+        }
     }
 
     /// The route of `path` (routes are kept longest prefix first).
     fn route_of(&self, path: &str) -> Option<usize> {
-        self.routes.iter().position(|(r, _)| crate::config::prefix_matches(&r.prefix, path))
+        self.routes.iter().position(|(r, _, _)| crate::config::prefix_matches(&r.prefix, path))
     }
 
     fn pool(&self, ctx: &Ctx) -> Option<&Arc<Pool>> {
-        ctx.route.and_then(|i| self.routes.get(i)).map(|(_, p)| p)
+        ctx.route.and_then(|i| self.routes.get(i)).map(|(_, p, _)| p)
     }
+}
+
+/// A fresh request id: a random (version 4) UUID.
+fn new_request_id() -> String {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf).to_owned()
 }
 
 fn valid_request_id(v: &str) -> bool {
@@ -84,37 +101,50 @@ async fn respond_json(
     session.write_response_body(Some(body), true).await
 }
 
-fn client_ip(session: &Session) -> Option<String> {
-    session.client_addr().and_then(|a| a.as_inet()).map(|a: &SocketAddr| a.ip().to_string())
+fn client_ip(session: &Session) -> Option<IpAddr> {
+    session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
 }
 
 /// The hop-by-hop headers present in `headers`: the fixed ones, those `Connection` lists, and
-/// `Upgrade` unless this is an upgrade.
+/// `Upgrade` unless this is an upgrade. Runs twice per request: allocates only for what it finds.
 fn hop_by_hop(headers: &http::HeaderMap, keep_upgrade: bool) -> Vec<String> {
+    let mut found: Vec<String> = HOP_BY_HOP
+        .iter()
+        .filter(|name| headers.contains_key(**name))
+        .map(|name| (*name).to_owned())
+        .collect();
     let listed = headers
         .get_all(http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()))
-        .filter(|t| !t.is_empty() && t != "upgrade" && t != "close" && t != "keep-alive");
-    let upgrade = (!keep_upgrade).then(|| "upgrade".to_owned());
-    HOP_BY_HOP
-        .iter()
-        .map(|s| (*s).to_owned())
-        .chain(listed)
-        .chain(upgrade)
-        .filter(|name| headers.contains_key(name.as_str()))
-        .collect()
+        .flat_map(|v| v.split(',').map(str::trim))
+        .filter(|t| {
+            !t.is_empty()
+                && !["upgrade", "close", "keep-alive"].iter().any(|kept| t.eq_ignore_ascii_case(kept))
+                && headers.contains_key(*t)
+        })
+        .map(str::to_ascii_lowercase);
+    found.extend(listed);
+    if !keep_upgrade && headers.contains_key(http::header::UPGRADE) {
+        found.push("upgrade".to_owned());
+    }
+    found
 }
 
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {
+        // Pingora's default adds its response compression module, disabled: it would do
+        // nothing but cost every request an allocation and its filters.
+    }
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             request_id: String::new(),
             route: None,
+            client: None,
             tried: Vec::new(),
             current: None,
             body_bytes: 0,
@@ -130,7 +160,8 @@ impl ProxyHttp for Gateway {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .filter(|v| valid_request_id(v))
-            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+            .map_or_else(new_request_id, str::to_owned);
+        ctx.client = client_ip(session);
         let header_bytes: u64 =
             req.headers.iter().map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64).sum();
         if header_bytes > self.max_header {
@@ -169,15 +200,20 @@ impl ProxyHttp for Gateway {
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let Some(pool) = self.pool(ctx).cloned() else {
+        let Some(pool) = self.pool(ctx) else {
             return Error::e_explain(HTTPStatus(404), "no route");
         };
-        let key = match &pool.config.hash_header {
-            Some(h) => session.req_header().headers.get(h.as_str()).map(|v| v.as_bytes().to_vec()),
-            None => None,
-        }
-        .or_else(|| client_ip(session).map(String::into_bytes))
-        .unwrap_or_default();
+        // Only consistent hashing looks at the key.
+        let key = if pool.config.selection == Selection::ConsistentHash {
+            match &pool.config.hash_header {
+                Some(h) => session.req_header().headers.get(h.as_str()).map(|v| v.as_bytes().to_vec()),
+                None => None,
+            }
+            .or_else(|| ctx.client.map(|ip| ip.to_string().into_bytes()))
+            .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         // A retry goes elsewhere: the backends already tried are excluded.
         let Some(i) = pool.pick(&key, &ctx.tried) else {
             return Error::e_explain(HTTPStatus(503), "no healthy backend");
@@ -208,10 +244,9 @@ impl ProxyHttp for Gateway {
         }
         upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
         let forwarded =
-            match (upstream.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()), client_ip(session))
-            {
+            match (upstream.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()), ctx.client) {
                 (Some(prior), Some(ip)) => format!("{prior}, {ip}"),
-                (None, Some(ip)) => ip,
+                (None, Some(ip)) => ip.to_string(),
                 (Some(prior), None) => prior.to_owned(),
                 (None, None) => String::new(),
             };
@@ -228,8 +263,10 @@ impl ProxyHttp for Gateway {
         upstream: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        if let (Some(pool), Some(start)) = (self.pool(ctx), ctx.upstream_started) {
-            self.metrics.observe_upstream(&pool.config.name, start.elapsed());
+        if let (Some((_, _, metrics)), Some(start)) =
+            (ctx.route.and_then(|i| self.routes.get(i)), ctx.upstream_started)
+        {
+            metrics.observe_upstream(start.elapsed());
         }
         let upgrade = upstream.status == http::StatusCode::SWITCHING_PROTOCOLS && session.is_upgrade_req();
         for name in hop_by_hop(&upstream.headers, upgrade) {
@@ -304,13 +341,13 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         ctx.current = None;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let (route, pool) = match ctx.route.and_then(|i| self.routes.get(i)) {
-            Some((r, p)) => (r.prefix.as_str(), p.config.name.as_str()),
-            None => ("none", "none"),
+        let (pool, metrics) = match ctx.route.and_then(|i| self.routes.get(i)) {
+            Some((_, p, m)) => (p.config.name.as_str(), m),
+            None => ("none", &self.unrouted),
         };
-        self.metrics.count_request(route, pool, status);
+        metrics.count_request(status);
         let req = session.req_header();
-        let upstream = ctx.tried.last().and_then(|i| self.pool(ctx).map(|p| p.backends[*i].addr.to_string()));
+        // The values are worked out only when the line is written.
         tracing::info!(
             target: "access",
             request_id = %ctx.request_id,
@@ -318,10 +355,15 @@ impl ProxyHttp for Gateway {
             path = %req.uri.path(),
             status,
             pool,
-            upstream = upstream.as_deref().unwrap_or("-"),
+            upstream = ctx
+                .tried
+                .last()
+                .and_then(|i| self.pool(ctx).map(|p| p.backends[*i].addr.to_string()))
+                .as_deref()
+                .unwrap_or("-"),
             tries = ctx.tried.len(),
             millis = ctx.started.elapsed().as_millis() as u64,
-            client = client_ip(session).as_deref().unwrap_or("-"),
+            client = ctx.client.or_else(|| client_ip(session)).map(|ip| ip.to_string()).as_deref().unwrap_or("-"),
             error = e.map(|e| e.to_string()).as_deref().unwrap_or(""),
             "Request."
         );

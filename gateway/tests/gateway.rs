@@ -180,6 +180,20 @@ fn request_ids_and_forwarding_headers_are_set_and_hop_by_hop_headers_stripped() 
     let r = client().get(format!("{}/whoami", gw.url)).header("X-Request-Id", "trace-42").send().unwrap();
     assert_eq!(r.headers()["x-request-id"], "trace-42");
     assert_eq!(r.json::<Value>().unwrap()["x-request-id"], "trace-42");
+    // Each request leaves an access line, written out in batches within 100 ms.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let log = gw.log();
+        if let Some(line) = log.lines().find(|l| l.contains("request_id=trace-42")) {
+            break line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no access line for trace-42:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for field in ["access", "method=GET", "path=/whoami", "status=200", "pool=\"p\"", "tries=1"] {
+        assert!(line.contains(field), "{field} missing from {line}");
+    }
+    assert!(!line.contains('\u{1b}'), "colour codes in a log file: {line:?}");
 }
 
 #[test]

@@ -22,6 +22,20 @@ pub(crate) enum Target {
         #[arg(long, default_value_t = 300)]
         runs: usize,
     },
+    /// `GET /` of one loopback backend through nginx (keep-alive upstream), the gateway and the
+    /// barest pingora proxy, with wrk, rounds rotated: requests/s, p50, p99 and CPU per request
+    /// of each, and their ratios to nginx.
+    Gateway {
+        /// wrk's connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Seconds per round.
+        #[arg(long, default_value_t = 10)]
+        seconds: usize,
+        /// Rounds per proxy.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
 }
 
 pub(crate) fn run(target: Target) -> Result<()> {
@@ -29,7 +43,7 @@ pub(crate) fn run(target: Target) -> Result<()> {
         Target::Sandbox { runs } => {
             packages::ensure(packages::BENCH_SANDBOX)?;
             packages::ensure(packages::TEST)?;
-            cargo_bench("judge-sandbox", "spawn", runs, "the sandbox benchmark")
+            cargo_bench("judge-sandbox", "spawn", &[("BENCH_RUNS", runs)], "the sandbox benchmark")
         }
         Target::Judge { runs } => {
             if !xtask::process::is_root() {
@@ -43,15 +57,39 @@ pub(crate) fn run(target: Target) -> Result<()> {
             if !status.success() {
                 bail!("cargo build --release -p judge failed");
             }
-            cargo_bench("judge", "judge", runs, "the judge benchmark")
+            cargo_bench("judge", "judge", &[("BENCH_RUNS", runs)], "the judge benchmark")
+        }
+        Target::Gateway { connections, seconds, rounds } => {
+            packages::ensure(packages::BENCH_GATEWAY)?;
+            // The bench runs target/release/gateway, the binary that ships, and the bare pingora
+            // proxy it is measured against.
+            eprintln!("xtask: cargo build --release -p gateway --bin gateway --example pingora_floor");
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--release",
+                    "-p",
+                    "gateway",
+                    "--bin",
+                    "gateway",
+                    "--example",
+                    "pingora_floor",
+                ])
+                .status()?;
+            if !status.success() {
+                bail!("cargo build --release -p gateway failed");
+            }
+            let settings =
+                [("BENCH_CONNECTIONS", connections), ("BENCH_SECONDS", seconds), ("BENCH_ROUNDS", rounds)];
+            cargo_bench("gateway", "gateway", &settings, "the gateway benchmark")
         }
     }
 }
 
-fn cargo_bench(package: &str, bench: &str, runs: usize, what: &str) -> Result<()> {
+fn cargo_bench(package: &str, bench: &str, settings: &[(&str, usize)], what: &str) -> Result<()> {
     let status = Command::new(env!("CARGO"))
         .args(["bench", "-p", package, "--bench", bench])
-        .env("BENCH_RUNS", runs.to_string())
+        .envs(settings.iter().map(|(k, v)| (*k, v.to_string())))
         .status()?;
     if !status.success() {
         bail!("{what} failed");

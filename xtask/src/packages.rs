@@ -39,6 +39,9 @@ pub(crate) const CLUSTER: &[Need] = &[
 /// What the sandbox benchmark compares against.
 pub(crate) const BENCH_SANDBOX: &[Need] = &[need("/usr/bin/bwrap", "bubblewrap")];
 
+/// What the gateway benchmark compares against (nginx) and loads both with (wrk).
+pub(crate) const BENCH_GATEWAY: &[Need] = &[need("/usr/sbin/nginx", "nginx"), need("/usr/bin/wrk", "wrk")];
+
 /// Everything, for `cargo xtask setup`.
 pub(crate) const ALL: &[Need] = &[
     need("/usr/bin/gcc", "gcc"),
@@ -49,6 +52,8 @@ pub(crate) const ALL: &[Need] = &[
     need("/usr/bin/python3", "python3"),
     need("/usr/bin/ipcmk", "util-linux"),
     need("/usr/bin/bwrap", "bubblewrap"),
+    need("/usr/sbin/nginx", "nginx"),
+    need("/usr/bin/wrk", "wrk"),
     need("/usr/bin/redis-server", "redis-server"),
     need("/usr/lib/postgresql/*/bin/postgres", "postgresql"),
 ];
