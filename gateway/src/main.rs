@@ -1,11 +1,10 @@
 //! `gateway --config FILE`: run the load balancer until SIGTERM (graceful shutdown); start a new
 //! binary with `--upgrade` and send the old one SIGQUIT to hand the listeners over.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Parser;
-use gateway::logging::BatchedStdout;
+use gateway::logging::{BatchedStdout, Logfmt};
 use pingora::server::RunArgs;
 use tracing_subscriber::EnvFilter;
 
@@ -33,9 +32,7 @@ fn main() -> anyhow::Result<()> {
     let (log, _flush_on_exit) = BatchedStdout::start()?;
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        // Colours only for a person at a terminal: escape codes cost every access line, and
-        // belong in no log file.
-        .with_ansi(std::io::stdout().is_terminal())
+        .event_format(Logfmt)
         .with_writer(log)
         .init();
     let cli = Cli::parse();

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -34,7 +35,8 @@ pub struct Gateway {
 /// What a request carries through the filters.
 #[derive(Debug)]
 pub struct Ctx {
-    request_id: String,
+    /// Kept from the client or made here; cloned into both headers without copying.
+    request_id: HeaderValue,
     route: Option<usize>,
     /// The client's address, read once.
     client: Option<IpAddr>,
@@ -75,13 +77,14 @@ impl Gateway {
 }
 
 /// A fresh request id: a random (version 4) UUID.
-fn new_request_id() -> String {
+fn new_request_id() -> HeaderValue {
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf).to_owned()
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-fn valid_request_id(v: &str) -> bool {
-    !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())
+fn valid_request_id(v: &[u8]) -> bool {
+    !v.is_empty() && v.len() <= 128 && v.iter().all(u8::is_ascii_graphic)
 }
 
 /// Writes a JSON error response.
@@ -89,16 +92,28 @@ async fn respond_json(
     session: &mut Session,
     code: u16,
     body: serde_json::Value,
-    request_id: &str,
+    request_id: &HeaderValue,
 ) -> Result<()> {
     let body = Bytes::from(body.to_string());
     let mut resp = ResponseHeader::build(code, Some(4))?;
     resp.insert_header("Content-Type", "application/json")?;
     resp.insert_header("Content-Length", body.len().to_string())?;
-    resp.insert_header("X-Request-Id", request_id)?;
+    resp.insert_header("X-Request-Id", request_id.clone())?;
     session.set_keepalive(None);
     session.write_response_header(Box::new(resp), false).await?;
     session.write_response_body(Some(body), true).await
+}
+
+/// Shows the value, or `-` for none: a log field without a string made for it.
+struct OrDash<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrDash<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {
@@ -142,7 +157,7 @@ impl ProxyHttp for Gateway {
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
-            request_id: String::new(),
+            request_id: HeaderValue::from_static(""),
             route: None,
             client: None,
             tried: Vec::new(),
@@ -158,9 +173,8 @@ impl ProxyHttp for Gateway {
         ctx.request_id = req
             .headers
             .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| valid_request_id(v))
-            .map_or_else(new_request_id, str::to_owned);
+            .filter(|v| valid_request_id(v.as_bytes()))
+            .map_or_else(new_request_id, HeaderValue::clone);
         ctx.client = client_ip(session);
         let header_bytes: u64 =
             req.headers.iter().map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64).sum();
@@ -242,7 +256,7 @@ impl ProxyHttp for Gateway {
         if !upgrade {
             upstream.remove_header("connection");
         }
-        upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        upstream.insert_header("X-Request-Id", ctx.request_id.clone())?;
         let forwarded =
             match (upstream.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()), ctx.client) {
                 (Some(prior), Some(ip)) => format!("{prior}, {ip}"),
@@ -253,7 +267,7 @@ impl ProxyHttp for Gateway {
         if !forwarded.is_empty() {
             upstream.insert_header("X-Forwarded-For", forwarded)?;
         }
-        upstream.insert_header("X-Forwarded-Proto", "http")?;
+        upstream.insert_header("X-Forwarded-Proto", HeaderValue::from_static("http"))?;
         Ok(())
     }
 
@@ -272,7 +286,7 @@ impl ProxyHttp for Gateway {
         for name in hop_by_hop(&upstream.headers, upgrade) {
             upstream.remove_header(name.as_str());
         }
-        upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        upstream.insert_header("X-Request-Id", ctx.request_id.clone())?;
         Ok(())
     }
 
@@ -350,21 +364,16 @@ impl ProxyHttp for Gateway {
         // The values are worked out only when the line is written.
         tracing::info!(
             target: "access",
-            request_id = %ctx.request_id,
-            method = %req.method,
-            path = %req.uri.path(),
+            request_id = ctx.request_id.to_str().unwrap_or("-"),
+            method = req.method.as_str(),
+            path = req.uri.path(),
             status,
             pool,
-            upstream = ctx
-                .tried
-                .last()
-                .and_then(|i| self.pool(ctx).map(|p| p.backends[*i].addr.to_string()))
-                .as_deref()
-                .unwrap_or("-"),
+            upstream = %OrDash(ctx.tried.last().zip(self.pool(ctx)).map(|(i, p)| p.backends[*i].addr)),
             tries = ctx.tried.len(),
             millis = ctx.started.elapsed().as_millis() as u64,
-            client = ctx.client.or_else(|| client_ip(session)).map(|ip| ip.to_string()).as_deref().unwrap_or("-"),
-            error = e.map(|e| e.to_string()).as_deref().unwrap_or(""),
+            client = %OrDash(ctx.client.or_else(|| client_ip(session))),
+            error = %OrDash(e),
             "Request."
         );
     }
@@ -376,10 +385,10 @@ mod tests {
 
     #[test]
     fn request_ids_are_kept_only_when_sane() {
-        assert!(valid_request_id("abc-123"));
-        assert!(!valid_request_id(""));
-        assert!(!valid_request_id("has space"));
-        assert!(!valid_request_id(&"x".repeat(129)));
+        assert!(valid_request_id(b"abc-123"));
+        assert!(!valid_request_id(b""));
+        assert!(!valid_request_id(b"has space"));
+        assert!(!valid_request_id("x".repeat(129).as_bytes()));
     }
 
     #[test]
