@@ -33,7 +33,8 @@ enum Task {
         #[command(subcommand)]
         target: bench::Target,
     },
-    /// Install the system packages builds and tests need (as root).
+    /// Install the system packages builds, tests, the local cluster and the sandbox benchmark
+    /// need (as root); `bench gateway` installs nginx and wrk itself.
     Setup,
     /// Start the whole cluster on this machine (Redis, PostgreSQL, judge servers and workers)
     /// as processes on loopback, data under `.data/`; parts already up are left alone. Waits
@@ -64,7 +65,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Task::Test { no_lint, cargo_args } => test::run(!no_lint, &cargo_args),
         Task::Bench { target } => bench::run(target),
-        Task::Setup => packages::ensure(packages::ALL),
+        Task::Setup => packages::ensure(&[packages::TEST, packages::CLUSTER, packages::BENCH_SANDBOX]),
         Task::StartAll { no_build } => cluster::start_all(!no_build),
         Task::StopAll => cluster::stop_all(),
         Task::Status => cluster::status(),

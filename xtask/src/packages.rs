@@ -42,22 +42,6 @@ pub(crate) const BENCH_SANDBOX: &[Need] = &[need("/usr/bin/bwrap", "bubblewrap")
 /// What the gateway benchmark compares against (nginx) and loads both with (wrk).
 pub(crate) const BENCH_GATEWAY: &[Need] = &[need("/usr/sbin/nginx", "nginx"), need("/usr/bin/wrk", "wrk")];
 
-/// Everything, for `cargo xtask setup`.
-pub(crate) const ALL: &[Need] = &[
-    need("/usr/bin/gcc", "gcc"),
-    need("/usr/bin/g++", "g++"),
-    need("/usr/bin/javac", "openjdk-17-jdk-headless"),
-    need("/usr/bin/go", "golang-go"),
-    need("/usr/bin/node", "nodejs"),
-    need("/usr/bin/python3", "python3"),
-    need("/usr/bin/ipcmk", "util-linux"),
-    need("/usr/bin/bwrap", "bubblewrap"),
-    need("/usr/sbin/nginx", "nginx"),
-    need("/usr/bin/wrk", "wrk"),
-    need("/usr/bin/redis-server", "redis-server"),
-    need("/usr/lib/postgresql/*/bin/postgres", "postgresql"),
-];
-
 /// Whether `path` exists, a `*` component standing for any directory entry.
 fn present(path: &str) -> bool {
     match path.split_once("/*/") {
@@ -70,9 +54,12 @@ fn present(path: &str) -> bool {
     }
 }
 
-/// Installs the packages of every missing program, or explains what to install.
-pub(crate) fn ensure(needs: &[Need]) -> Result<()> {
-    let mut missing: Vec<&str> = needs.iter().filter(|n| !present(n.path)).map(|n| n.package).collect();
+/// Installs the packages of every missing program of `lists` (one apt run), or explains what
+/// to install.
+pub(crate) fn ensure(lists: &[&[Need]]) -> Result<()> {
+    let mut missing: Vec<&str> =
+        lists.iter().flat_map(|l| l.iter()).filter(|n| !present(n.path)).map(|n| n.package).collect();
+    missing.sort_unstable();
     missing.dedup();
     if missing.is_empty() {
         return Ok(());

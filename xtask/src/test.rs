@@ -16,9 +16,8 @@ fn cargo(args: &[&str]) -> Result<()> {
 }
 
 pub(crate) fn run(lint: bool, extra: &[String]) -> Result<()> {
-    packages::ensure(packages::TEST)?;
     // Integration tests start real Redis and PostgreSQL (`xtask::services`).
-    packages::ensure(packages::CLUSTER)?;
+    packages::ensure(&[packages::TEST, packages::CLUSTER])?;
     if lint {
         cargo(&["fmt", "--all", "--check"])?;
         cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
