@@ -142,7 +142,13 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         write_time(&mut out, SystemTime::now())?;
-        write!(out, " {:>5} {}:", meta.level(), meta.target())?;
+        // Records of the `log` crate (pingora logs with it) arrive with target `log` and their
+        // own target, module and place as `log.*` fields: shown under their own target.
+        let mut target = LogTarget(None);
+        if meta.target() == "log" {
+            event.record(&mut target);
+        }
+        write!(out, " {:>5} {}:", meta.level(), target.0.as_deref().unwrap_or(meta.target()))?;
         let mut fields = Fields { out: &mut out, result: Ok(()) };
         event.record(&mut fields);
         fields.result?;
@@ -158,7 +164,7 @@ struct Fields<'a, 'w> {
 
 impl Fields<'_, '_> {
     fn write(&mut self, field: &Field, value: &str) {
-        if self.result.is_err() {
+        if self.result.is_err() || field.name().starts_with("log.") {
             return;
         }
         self.result = if field.name() == "message" {
@@ -171,13 +177,26 @@ impl Fields<'_, '_> {
     }
 }
 
+/// Finds a `log` record's own target.
+struct LogTarget(Option<String>);
+
+impl Visit for LogTarget {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "log.target" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
+}
+
 impl Visit for Fields<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.write(field, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.result.is_ok() {
+        if self.result.is_ok() && !field.name().starts_with("log.") {
             self.result = write!(self.out, " {}={value}", field.name());
         }
     }
@@ -285,6 +304,25 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn log_crate_records_show_their_own_target_and_no_log_fields() {
+        let text = lines(|| {
+            let _ = tracing_log::LogTracer::init();
+            log::logger().log(
+                &log::Record::builder()
+                    .level(log::Level::Info)
+                    .target("pingora_core::server")
+                    .module_path(Some("pingora_core::server"))
+                    .file(Some("server/mod.rs"))
+                    .line(Some(754))
+                    .args(format_args!("Starting service: gateway"))
+                    .build(),
+            );
+        });
+        let line = text.lines().next().unwrap_or_default();
+        assert!(line.ends_with(" INFO pingora_core::server: Starting service: gateway"), "{line:?}");
     }
 
     #[test]
