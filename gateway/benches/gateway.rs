@@ -7,7 +7,9 @@
 //! `cargo xtask bench gateway` runs this (it installs nginx and wrk, and builds the release
 //! binaries). Settings, from the environment: `BENCH_CONNECTIONS` (default 64),
 //! `BENCH_SECONDS` per round (default 10), `BENCH_ROUNDS` per proxy (default 3),
-//! `BENCH_WRK_THREADS` (default 1).
+//! `BENCH_WRK_THREADS` (default 1), `BENCH_BACKEND_THREADS` (default 2), `BENCH_GATEWAY_LOG`
+//! (the gateway's `RUST_LOG`; default its own) and `BENCH_GATEWAY_SERVER` (lines added to the
+//! gateway's `[server]` section, to try settings).
 //!
 //! Everything shares this machine's CPUs: wrk, the proxy and the backend compete for them, and
 //! that is true for every proxy. The CPU time each part spent per request is printed too, so
@@ -79,6 +81,18 @@ struct Proxy {
 }
 
 impl Proxy {
+    /// Runs `command`, its output to `log`, and waits until it answers on `port`.
+    fn start(name: &'static str, port: u16, mut command: Command, log: PathBuf) -> Self {
+        let out = std::fs::File::create(&log).unwrap();
+        let child =
+            command.stdin(Stdio::null()).stdout(out.try_clone().unwrap()).stderr(out).spawn().unwrap_or_else(
+                |e| panic!("cannot start {name} ({e}); cargo xtask bench gateway installs nginx"),
+            );
+        let mut proxy = Self { name, port, child, log };
+        proxy.wait_ready();
+        proxy
+    }
+
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
     }
@@ -203,21 +217,9 @@ http {{
     );
     let conf = dir.join("nginx.conf");
     std::fs::write(&conf, config).unwrap();
-    let log = dir.join("stderr.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(NGINX)
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .expect("nginx (apt-get install nginx, or cargo xtask bench gateway)");
-    let mut proxy = Proxy { name: "nginx", port, child, log };
-    proxy.wait_ready();
-    proxy
+    let mut command = Command::new(NGINX);
+    command.arg("-c").arg(&conf).arg("-p").arg(&dir);
+    Proxy::start("nginx", port, command, dir.join("stderr.log"))
 }
 
 fn start_gateway(dir: &Path, backend: SocketAddr, server_settings: &str) -> Proxy {
@@ -253,26 +255,14 @@ path = \"/healthz\"
     );
     let conf = dir.join("gateway.toml");
     std::fs::write(&conf, config).unwrap();
-    let log = dir.join("gateway.log");
-    let out = std::fs::File::create(&log).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_gateway"));
+    command.arg("--config").arg(&conf);
     // The logging it ships with, whatever this shell says, unless the bench is told otherwise.
     match std::env::var("BENCH_GATEWAY_LOG") {
         Ok(filter) => command.env("RUST_LOG", filter),
         Err(_) => command.env_remove("RUST_LOG"),
     };
-    let child = command
-        .arg("--config")
-        .arg(&conf)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let mut proxy = Proxy { name: "gateway", port, child, log };
-    proxy.wait_ready();
-    proxy
+    Proxy::start("gateway", port, command, dir.join("gateway.log"))
 }
 
 /// The load generator's settings, the same for every target.
@@ -350,18 +340,9 @@ fn start_floor(dir: &Path, backend: SocketAddr) -> Proxy {
         bin.display()
     );
     let port = xtask::services::free_port().unwrap();
-    let log = dir.join("pingora_floor.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(bin)
-        .args([format!("127.0.0.1:{port}"), backend.to_string(), PROXY_THREADS.to_string()])
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let mut proxy = Proxy { name: "pingora", port, child, log };
-    proxy.wait_ready();
-    proxy
+    let mut command = Command::new(bin);
+    command.args([format!("127.0.0.1:{port}"), backend.to_string(), PROXY_THREADS.to_string()]);
+    Proxy::start("pingora", port, command, dir.join("pingora_floor.log"))
 }
 
 fn main() {

@@ -44,18 +44,8 @@ impl Metrics {
         Ok(Self { registry, requests, upstream_latency, backend_healthy })
     }
 
-    /// Counts an answered request.
-    pub fn count_request(&self, route: &str, pool: &str, status: u16) {
-        self.requests.with_label_values(&[route, pool, &status.to_string()]).inc();
-    }
-
-    /// Records a backend's time to its response header.
-    pub fn observe_upstream(&self, pool: &str, took: Duration) {
-        self.upstream_latency.with_label_values(&[pool]).observe(took.as_secs_f64());
-    }
-
-    /// The counters of one route and pool, for [`RouteMetrics::count_request`]: the same series
-    /// as [`Self::count_request`], without looking them up by label on every request.
+    /// The series of one route and its pool, which a request counts itself in through
+    /// [`RouteMetrics`] without looking them up by label.
     pub fn route(&self, route: &str, pool: &str) -> RouteMetrics {
         RouteMetrics {
             requests: self.requests.clone(),

@@ -71,8 +71,13 @@ impl Gateway {
         self.routes.iter().position(|(r, _, _)| crate::config::prefix_matches(&r.prefix, path))
     }
 
+    /// The request's route, its pool and its metrics, once routed.
+    fn route(&self, ctx: &Ctx) -> Option<&(Route, Arc<Pool>, RouteMetrics)> {
+        ctx.route.and_then(|i| self.routes.get(i))
+    }
+
     fn pool(&self, ctx: &Ctx) -> Option<&Arc<Pool>> {
-        ctx.route.and_then(|i| self.routes.get(i)).map(|(_, p, _)| p)
+        self.route(ctx).map(|(_, p, _)| p)
     }
 }
 
@@ -179,21 +184,20 @@ impl ProxyHttp for Gateway {
         let header_bytes: u64 =
             req.headers.iter().map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64).sum();
         if header_bytes > self.max_header {
-            let id = ctx.request_id.clone();
-            respond_json(session, 431, json!({"error": "request headers are too large"}), &id).await?;
+            let body = json!({"error": "request headers are too large"});
+            respond_json(session, 431, body, &ctx.request_id).await?;
             return Ok(true);
         }
         let declared =
             req.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_body) {
-            let id = ctx.request_id.clone();
-            respond_json(session, 413, json!({"error": "request body is too large"}), &id).await?;
+            respond_json(session, 413, json!({"error": "request body is too large"}), &ctx.request_id)
+                .await?;
             return Ok(true);
         }
         ctx.route = self.route_of(req.uri.path());
         if ctx.route.is_none() {
-            let id = ctx.request_id.clone();
-            respond_json(session, 404, json!({"error": "no route for this path"}), &id).await?;
+            respond_json(session, 404, json!({"error": "no route for this path"}), &ctx.request_id).await?;
             return Ok(true);
         }
         Ok(false)
@@ -277,9 +281,7 @@ impl ProxyHttp for Gateway {
         upstream: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        if let (Some((_, _, metrics)), Some(start)) =
-            (ctx.route.and_then(|i| self.routes.get(i)), ctx.upstream_started)
-        {
+        if let (Some((_, _, metrics)), Some(start)) = (self.route(ctx), ctx.upstream_started) {
             metrics.observe_upstream(start.elapsed());
         }
         let upgrade = upstream.status == http::StatusCode::SWITCHING_PROTOCOLS && session.is_upgrade_req();
@@ -346,8 +348,7 @@ impl ProxyHttp for Gateway {
         if !downstream_gone && session.response_written().is_none() {
             let pool = self.pool(ctx).map(|p| p.config.name.clone());
             let body = json!({"error": message, "pool": pool});
-            let id = ctx.request_id.clone();
-            let _ = respond_json(session, code, body, &id).await;
+            let _ = respond_json(session, code, body, &ctx.request_id).await;
         }
         FailToProxy { error_code: if downstream_gone { 0 } else { code }, can_reuse_downstream: false }
     }
@@ -355,7 +356,7 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         ctx.current = None;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let (pool, metrics) = match ctx.route.and_then(|i| self.routes.get(i)) {
+        let (pool, metrics) = match self.route(ctx) {
             Some((_, p, m)) => (p.config.name.as_str(), m),
             None => ("none", &self.unrouted),
         };
