@@ -10,6 +10,7 @@
 //!
 //! This crate knows nothing about HTTP, queues or Judge0.
 
+pub mod addresses;
 mod cgroup;
 mod config;
 mod error;
