@@ -159,7 +159,8 @@ impl Sandbox {
     }
 
     fn release(&self, keeper: Keeper) {
-        if keeper.broken || keeper.wipe_box().is_err() {
+        // A box that cannot be made as new again is destroyed (dropping its keeper), not reused.
+        if keeper.broken || keeper.reset_box().is_err() {
             return;
         }
         let mut idle = self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner);

@@ -16,7 +16,7 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use judge_sandbox::{Limits, RunResult, RunSpec, Sandbox, Status};
+use judge_sandbox::{Limits, RunResult, RunSpec, Sandbox, SandboxConfig, Status};
 use support::{compile_c, install, processes_of, scratch};
 
 /// What a hostile program is written in.
@@ -791,6 +791,91 @@ fn a_new_lease_starts_with_an_empty_box() {
         assert_eq!(String::from_utf8_lossy(&result.stdout), "0\n");
     }
 }
+
+/// A program that leaves a directory chain as deep as the box's inodes allow, in `/box` and in
+/// `/tmp`. Removing it must not recurse on the host's stack: the host here is a thread with a
+/// small stack, as a worker's blocking thread is.
+#[test]
+fn a_chain_of_sixteen_thousand_directories_is_wiped_on_a_small_stack() {
+    let deep = RunSpec::new("python3").args([
+        "-c",
+        "import os\n\
+         for top in ('/box', '/tmp'):\n\
+         \x20   os.chdir(top)\n\
+         \x20   for _ in range(16000):\n\
+         \x20       os.mkdir('d'); os.chdir('d')\n\
+         \x20   open('x', 'w').write('deep')\n\
+         print('built')\n",
+    ]);
+    let worker = std::thread::Builder::new().stack_size(128 * 1024).spawn(move || {
+        let mut lease = sandbox().lease().unwrap();
+        let result = support::run(&mut lease, &deep);
+        assert_eq!(
+            result.status,
+            Status::Ok,
+            "{} {}",
+            result.message,
+            String::from_utf8_lossy(&result.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&result.stdout), "built\n");
+        // /tmp was emptied after the run, /box is emptied now.
+        let check = RunSpec::new("/bin/sh").args(["-c", "ls -A /tmp | wc -l; ls /box"]);
+        assert_eq!(support::run(&mut lease, &check).stdout, b"0\nd\n");
+        drop(lease);
+        let mut lease = sandbox().lease().unwrap();
+        assert_eq!(support::run(&mut lease, &RunSpec::new("/bin/ls").args(["-A", "/box"])).stdout, b"");
+    });
+    worker.unwrap().join().expect("the host side survived the wipe");
+}
+
+/// Everything a program can change on `/box` itself as its owner: mode, times, extended
+/// attributes (and ACLs), inode flags. None of it may reach the next lease of the same box,
+/// and the box must stay usable (a `chmod 000` once made every later lease fail).
+#[test]
+fn the_box_root_is_reset_for_the_next_lease() {
+    let config =
+        SandboxConfig { run_dir: scratch().join("run-reset"), max_idle: 1, ..SandboxConfig::default() };
+    let sandbox = Sandbox::new(config).unwrap();
+    let fresh = {
+        let mut lease = sandbox.lease().unwrap();
+        let look = support::run(&mut lease, &RunSpec::new("python3").args(["-c", LOOK_AT_BOX]));
+        (lease.box_dir().to_owned(), look.stdout)
+    };
+    let poison = RunSpec::new("python3").args([
+        "-c",
+        "import os, fcntl, struct\n\
+         os.setxattr('/box', 'user.secret', b'hidden stdin ' * 300)\n\
+         os.system('setfacl -m u:0:rwx /box 2>/dev/null')\n\
+         fd = os.open('/box', os.O_RDONLY)\n\
+         try:\n    fcntl.ioctl(fd, 0x40086602, struct.pack('l', 0x80 | 0x40))\n\
+         except OSError:\n    pass\n\
+         os.utime('/box', (123456789, 987654321))\n\
+         os.chmod('/box', 0o3000)\n\
+         print('poisoned')\n",
+    ]);
+    {
+        let mut lease = sandbox.lease().unwrap();
+        assert_eq!(lease.box_dir(), fresh.0, "the pool hands the same box out again");
+        let result = support::run(&mut lease, &poison);
+        assert_eq!(result.stdout, b"poisoned\n", "{}", String::from_utf8_lossy(&result.stderr));
+    }
+    let mut lease = sandbox.lease().unwrap();
+    assert_eq!(lease.box_dir(), fresh.0, "the box was reset and reused, not replaced");
+    let look = support::run(&mut lease, &RunSpec::new("python3").args(["-c", LOOK_AT_BOX]));
+    assert_eq!(String::from_utf8_lossy(&look.stdout), String::from_utf8_lossy(&fresh.1));
+    lease.write_file(Path::new("main.py"), b"print('usable')", false).unwrap();
+    let result = support::run(&mut lease, &RunSpec::new("python3").args(["main.py"]));
+    assert_eq!(result.stdout, b"usable\n", "{}", result.message);
+}
+
+/// What a program can see of `/box` itself (its atime only as planted or not: reading the
+/// directory, as Python's start-up does, moves it to the present).
+const LOOK_AT_BOX: &str = "import os, fcntl, struct\n\
+st = os.stat('/box')\n\
+fd = os.open('/box', os.O_RDONLY)\n\
+try:\n    flags = struct.unpack('l', fcntl.ioctl(fd, 0x80086601, b'\\0' * 8))[0]\n\
+except OSError:\n    flags = None\n\
+print(oct(st.st_mode), st.st_uid, st.st_gid, st.st_atime == 123456789, st.st_mtime_ns, os.listxattr('/box'), flags)\n";
 
 #[test]
 fn host_writes_never_follow_symlinks_planted_in_the_box() {

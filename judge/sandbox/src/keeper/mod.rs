@@ -19,7 +19,7 @@ use crate::cgroup::{Hierarchy, SlotCgroup};
 use crate::error::SandboxError;
 use crate::rootfs::RootFs;
 use crate::seccomp::Filter;
-use crate::slots::Slot;
+use crate::slots::{RootState, Slot};
 use crate::{Bind, sys};
 
 /// The program's uid and gid inside every box.
@@ -54,6 +54,8 @@ pub(crate) struct Keeper {
     /// Where the host reaches `/box`: a caller's directory bound there, or the keeper's own
     /// tmpfs through `/proc/<pid>/root/box`.
     pub(crate) box_dir: PathBuf,
+    /// How `/box` looked when the box was new (boxes of their own only: those are reused).
+    fresh_box: Option<RootState>,
     /// Set when the keeper failed to answer; it is then never reused.
     pub(crate) broken: bool,
 }
@@ -98,14 +100,20 @@ impl Keeper {
         drop(child);
         // The keeper has its own copies of the buffers now.
         drop((request, stack));
+        let own_box = box_source.is_none();
         let box_dir = box_source.unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/root/box")));
-        let keeper = Keeper { pid, sock: host, cgroup, slot, box_dir, broken: true };
+        let keeper = Keeper { pid, sock: host, cgroup, slot, box_dir, fresh_box: None, broken: true };
         keeper.map_ids().map_err(io_err("map the box's user ids"))?;
         if let Some(cgroup) = &keeper.cgroup {
             cgroup.add(pid).map_err(io_err("move the keeper into its cgroup"))?;
         }
         sys::send(keeper.sock.as_fd(), &[proto::GO]).map_err(io_err("start the keeper"))?;
-        keeper.wait_ready(&plan)
+        let mut keeper = keeper.wait_ready(&plan)?;
+        if own_box {
+            keeper.fresh_box =
+                Some(RootState::read(&keeper.box_dir).map_err(io_err("read the new box's root"))?);
+        }
+        Ok(keeper)
     }
 
     /// Maps inside uid/gid 0 to the keeper's host id and 1000 to the program's.
@@ -182,9 +190,13 @@ impl Keeper {
         crate::slots::wipe(&PathBuf::from(format!("/proc/{}/root/tmp", self.pid)))
     }
 
-    /// Empties the box for its next user.
-    pub(crate) fn wipe_box(&self) -> io::Result<()> {
-        crate::slots::wipe(&self.box_dir)
+    /// Empties the box and puts its root back as it was when new, for its next user. Fails
+    /// when that cannot be done (or the box is a caller's directory): the keeper must then not
+    /// be reused.
+    pub(crate) fn reset_box(&self) -> io::Result<()> {
+        let fresh = self.fresh_box.as_ref().ok_or(io::ErrorKind::Unsupported)?;
+        crate::slots::wipe(&self.box_dir)?;
+        fresh.restore(&self.box_dir)
     }
 }
 
