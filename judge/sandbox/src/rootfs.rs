@@ -3,11 +3,16 @@
 //!
 //! The plan is computed on the host, where allocation is fine; the keeper walks it after
 //! `clone` without allocating.
+//!
+//! Nothing of the root lives on the host's disk: the keeper mounts a tmpfs (in its own mount
+//! namespace) and writes `/etc` into it from copies the host read once. A bind mount would show
+//! its host source path in the box's `/proc/self/mountinfo`; files written into the box's own
+//! tmpfs show nothing of the host.
 
 use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::Bind;
@@ -17,6 +22,7 @@ use crate::sys;
 pub(crate) const ATTR_RDONLY: u64 = 0x1;
 pub(crate) const ATTR_NOSUID: u64 = 0x2;
 pub(crate) const ATTR_NODEV: u64 = 0x4;
+pub(crate) const ATTR_NOEXEC: u64 = 0x8;
 
 /// One step of building the root.
 #[derive(Debug)]
@@ -31,9 +37,14 @@ pub(crate) enum Op {
     Touch { path: CString },
     /// A symbolic link.
     Symlink { target: CString, path: CString },
-    /// A bind mount; `attrs` (`ATTR_*`) are applied to it and everything under it, with
-    /// `remount_flags` as the fallback on kernels without `mount_setattr`.
+    /// A new file with these contents and mode.
+    WriteFile { path: CString, data: Vec<u8>, mode: u32 },
+    /// A bind mount of a host path (opened by the keeper before it takes its box's ids);
+    /// `attrs` (`ATTR_*`) are applied to it and everything under it, with `remount_flags` as
+    /// the fallback on kernels without `mount_setattr`.
     Bind { source: CString, target: CString, attrs: u64, remount_flags: libc::c_ulong },
+    /// A bind mount of a path inside the new root onto another one, restricted the same way.
+    BindWithin { source: CString, target: CString, attrs: u64, remount_flags: libc::c_ulong },
     /// A remount of an existing mount point with new flags.
     Remount { target: CString, flags: libc::c_ulong, data: CString },
 }
@@ -46,11 +57,24 @@ pub(crate) struct MountPlan {
     pub(crate) root: CString,
 }
 
-/// What the host prepares once per sandbox: a directory for the new root to be mounted on and
-/// a minimal `/etc`. Both are removed when the sandbox is dropped.
+/// One entry of the box's `/etc`, relative to it.
+#[derive(Debug)]
+enum EtcEntry {
+    Dir(PathBuf),
+    File(PathBuf, Vec<u8>, u32),
+    Link(PathBuf, PathBuf),
+}
+
+/// What the host prepares once per sandbox: the contents of the box's `/etc` and of the fake
+/// `/proc` files, read into memory, and where the keeper mounts its new root.
 #[derive(Debug)]
 pub(crate) struct RootFs {
-    dir: tempfile::TempDir,
+    /// The directory each keeper mounts its new root's tmpfs on, in its own mount namespace
+    /// only (so the host sees nothing there).
+    mount_point: PathBuf,
+    etc: Vec<EtcEntry>,
+    /// Host-wide `/proc` files replaced by static ones: (name, contents).
+    proc_fakes: Vec<(&'static str, Vec<u8>)>,
 }
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
@@ -60,25 +84,87 @@ const GROUP: &str = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n";
 const HOSTS: &str = "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost\n";
 const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files\n";
 
-/// Files of `/proc` hidden from programs.
-const PROC_MASKED: [&str; 8] =
-    ["kcore", "keys", "key-users", "kallsyms", "timer_list", "sched_debug", "sysrq-trigger", "kmsg"];
+/// Files of `/proc` hidden from programs: kernel internals, and host-wide activity (devices,
+/// interrupts, memory zones, file locks, swap) that tells one box about the others.
+const PROC_MASKED: [&str; 24] = [
+    "kcore",
+    "keys",
+    "key-users",
+    "kallsyms",
+    "timer_list",
+    "sched_debug",
+    "sysrq-trigger",
+    "kmsg",
+    "interrupts",
+    "softirqs",
+    "diskstats",
+    "vmstat",
+    "zoneinfo",
+    "schedstat",
+    "buddyinfo",
+    "pagetypeinfo",
+    "locks",
+    "swaps",
+    "partitions",
+    "slabinfo",
+    "vmallocinfo",
+    "kpagecount",
+    "kpageflags",
+    "kpagecgroup",
+];
+
+/// Where the fake `/proc` files live inside the box (read-only, like the rest of `/etc`).
+const PROC_FAKES_DIR: &str = "sandbox/proc";
+
+/// Static stand-ins for the `/proc` files that show host-wide load and memory, as lxcfs
+/// gives containers: the same for every box and every run, so they tell nothing of the host's
+/// other work. (`sysinfo(2)` still reports host totals; only files are faked.)
+fn proc_fakes() -> Vec<(&'static str, Vec<u8>)> {
+    let cpus = sys::online_cpus();
+    let mut stat = String::from("cpu  0 0 0 0 0 0 0 0 0 0\n");
+    for cpu in 0..cpus {
+        stat.push_str(&format!("cpu{cpu} 0 0 0 0 0 0 0 0 0 0\n"));
+    }
+    stat.push_str("intr 0\nctxt 0\nbtime 0\nprocesses 1\nprocs_running 1\nprocs_blocked 0\nsoftirq 0\n");
+    // The machine's size is no secret (sysinfo tells it); how much of it is in use is.
+    let total_kb = fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_owned())))
+        .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    let mut meminfo = String::new();
+    for (key, kb) in [
+        ("MemTotal", total_kb),
+        ("MemFree", total_kb),
+        ("MemAvailable", total_kb),
+        ("Buffers", 0),
+        ("Cached", 0),
+        ("SwapCached", 0),
+        ("Active", 0),
+        ("Inactive", 0),
+        ("SwapTotal", 0),
+        ("SwapFree", 0),
+        ("Dirty", 0),
+        ("Shmem", 0),
+    ] {
+        meminfo.push_str(&format!("{:<16}{kb:>8} kB\n", format!("{key}:")));
+    }
+    vec![
+        ("loadavg", b"0.00 0.00 0.00 1/1 1\n".to_vec()),
+        ("stat", stat.into_bytes()),
+        ("meminfo", meminfo.into_bytes()),
+    ]
+}
 
 /// Top-level host directories a program may need, bound read-only (or recreated as the same
 /// symlinks on merged-/usr systems).
 const SYSTEM_DIRS: [&str; 7] = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
 impl RootFs {
-    /// Prepares the root mount point and `/etc` under `run_dir`.
+    /// Reads the box's `/etc` (generated files plus the wanted host entries) into memory; the
+    /// keepers' roots are mounted on `run_dir`, each in its own mount namespace.
     pub(crate) fn prepare(run_dir: &Path, etc_entries: &[String]) -> io::Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("root-")
-            .permissions(fs::Permissions::from_mode(0o755))
-            .tempdir_in(run_dir)?;
-        let root = dir.path().join("root");
-        let etc = dir.path().join("etc");
-        fs::create_dir(&root)?;
-        fs::create_dir(&etc)?;
+        let mut etc = Vec::new();
         for (name, text) in [
             ("passwd", PASSWD),
             ("group", GROUP),
@@ -86,7 +172,7 @@ impl RootFs {
             ("hostname", "sandbox\n"),
             ("nsswitch.conf", NSSWITCH),
         ] {
-            fs::write(etc.join(name), text)?;
+            etc.push(EtcEntry::File(name.into(), text.as_bytes().to_vec(), 0o644));
         }
         for entry in fs::read_dir("/etc")? {
             let entry = entry?;
@@ -97,15 +183,27 @@ impl RootFs {
                 None => *p == name,
             });
             if wanted {
-                copy_tree(&entry.path(), &etc.join(&*name))?;
+                read_tree(&entry.path(), Path::new(&*name), &mut etc)?;
             }
         }
-        fs::set_permissions(&etc, fs::Permissions::from_mode(0o755))?;
-        Ok(Self { dir })
+        Ok(Self { mount_point: run_dir.to_owned(), etc, proc_fakes: proc_fakes() })
     }
 
     fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
+        self.mount_point.clone()
+    }
+
+    /// Size and inodes the root's tmpfs needs for `/etc`, the fakes and mount points.
+    fn root_options(&self) -> String {
+        let page = |len: usize| len.div_ceil(4096).max(1) * 4;
+        let files = self.etc.iter().map(|e| match e {
+            EtcEntry::File(_, data, _) => page(data.len()),
+            _ => 4,
+        });
+        let fakes = self.proc_fakes.iter().map(|(_, data)| page(data.len()));
+        let kb = 1024 + files.chain(fakes).sum::<usize>();
+        let inodes = 256 + self.etc.len() + self.proc_fakes.len();
+        format!("size={kb}k,nr_inodes={inodes},mode=0755")
     }
 
     /// The mount plan of a keeper whose `/box` is `box_source`, or (when `None`) a fresh tmpfs
@@ -120,13 +218,7 @@ impl RootFs {
         let root = self.root();
         let mut p = Planner { root: root.clone(), ops: Vec::new() };
         p.push(Op::MakePrivate, "make mounts private".into());
-        p.mount(
-            "tmpfs",
-            &root,
-            "tmpfs",
-            libc::MS_NOSUID | libc::MS_NODEV,
-            "size=1m,nr_inodes=256,mode=0755",
-        )?;
+        p.mount("tmpfs", &root, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, &self.root_options())?;
         for name in SYSTEM_DIRS {
             let host = Path::new("/").join(name);
             match fs::symlink_metadata(&host) {
@@ -138,7 +230,21 @@ impl RootFs {
                 _ => {}
             }
         }
-        p.bind(&self.dir.path().join("etc"), Path::new("/etc"), false, false)?;
+        let etc = root.join("etc");
+        p.mkdir(&etc)?;
+        for entry in &self.etc {
+            match entry {
+                EtcEntry::Dir(rel) => p.mkdir(&etc.join(rel))?,
+                EtcEntry::File(rel, data, mode) => p.write_file(&etc.join(rel), data, *mode)?,
+                EtcEntry::Link(rel, target) => p.symlink(target, &etc.join(rel))?,
+            }
+        }
+        let fakes = etc.join(PROC_FAKES_DIR);
+        p.mkdir(fakes.parent().unwrap_or(&etc))?;
+        p.mkdir(&fakes)?;
+        for (name, data) in &self.proc_fakes {
+            p.write_file(&fakes.join(name), data, 0o444)?;
+        }
         match box_source {
             Some(dir) => p.bind(dir, Path::new("/box"), true, false)?,
             None => {
@@ -166,6 +272,11 @@ impl RootFs {
             let path = Path::new("/proc").join(name);
             if path.exists() {
                 p.mask(&root.join("proc").join(name))?;
+            }
+        }
+        for (name, _) in &self.proc_fakes {
+            if Path::new("/proc").join(name).exists() {
+                p.bind_within(&fakes.join(name), &root.join("proc").join(name))?;
             }
         }
         let dev = root.join("dev");
@@ -225,6 +336,30 @@ impl Planner {
             data: CString::new(data)?,
         };
         self.push(op, format!("mount {fstype} on {}", target.display()));
+        Ok(())
+    }
+
+    fn write_file(&mut self, path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+        let op = Op::WriteFile { path: sys::cstring(path)?, data: data.to_vec(), mode };
+        self.push(op, format!("write {}", path.display()));
+        Ok(())
+    }
+
+    /// Covers `target` with `source`, both paths in the new root (host paths of the keeper's
+    /// view before the pivot), read-only, nosuid, nodev and noexec.
+    fn bind_within(&mut self, source: &Path, target: &Path) -> io::Result<()> {
+        let op = Op::BindWithin {
+            source: sys::cstring(source)?,
+            target: sys::cstring(target)?,
+            attrs: ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC,
+            remount_flags: libc::MS_REMOUNT
+                | libc::MS_BIND
+                | libc::MS_RDONLY
+                | libc::MS_NOSUID
+                | libc::MS_NODEV
+                | libc::MS_NOEXEC,
+        };
+        self.push(op, format!("bind {} at {}", source.display(), target.display()));
         Ok(())
     }
 
@@ -310,21 +445,20 @@ impl Planner {
     }
 }
 
-/// Copies a file, directory or symlink, keeping symlinks as links.
-fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+/// Reads a host file, directory or symlink (kept as a link) into `out`, at `rel` in `/etc`.
+/// Set-id bits are dropped; other kinds of files are skipped.
+fn read_tree(from: &Path, rel: &Path, out: &mut Vec<EtcEntry>) -> io::Result<()> {
     let meta = fs::symlink_metadata(from)?;
     if meta.file_type().is_symlink() {
-        symlink(fs::read_link(from)?, to)
+        out.push(EtcEntry::Link(rel.to_owned(), fs::read_link(from)?));
     } else if meta.is_dir() {
-        fs::create_dir(to)?;
+        out.push(EtcEntry::Dir(rel.to_owned()));
         for entry in fs::read_dir(from)? {
             let entry = entry?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+            read_tree(&entry.path(), &rel.join(entry.file_name()), out)?;
         }
-        fs::set_permissions(to, meta.permissions())
     } else if meta.is_file() {
-        fs::copy(from, to).map(drop)
-    } else {
-        Ok(())
+        out.push(EtcEntry::File(rel.to_owned(), fs::read(from)?, meta.permissions().mode() & 0o777));
     }
+    Ok(())
 }

@@ -612,6 +612,28 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "mountinfo shows no path of the host's run directory",
+        prog: Prog::Sh("grep -c '{RUNDIR}' /proc/self/mountinfo; grep -c ' /etc ' /proc/self/mountinfo"),
+        limits: defaults,
+        env: &[],
+        checks: &[Check::Stdout("0\n0\n")],
+    },
+    Case {
+        name: "host-wide load and memory in /proc are static, other host activity masked",
+        prog: Prog::Sh(
+            "cat /proc/loadavg; head -n 1 /proc/stat; \
+             awk '/^(MemTotal|MemFree|MemAvailable):/ {print $2}' /proc/meminfo | uniq | wc -l; \
+             for f in vmstat diskstats interrupts locks zoneinfo; do \
+             cat /proc/$f >/dev/null 2>&1 && echo \"read $f\"; done; echo done",
+        ),
+        limits: defaults,
+        env: &[],
+        checks: &[
+            Check::Status(Status::Ok),
+            Check::Stdout("0.00 0.00 0.00 1/1 1\ncpu  0 0 0 0 0 0 0 0 0 0\n1\ndone\n"),
+        ],
+    },
+    Case {
         name: "daemons, double forks and setsid do not outlive the run",
         prog: Prog::Sh(
             "setsid sh -c 'sleep 1000 & sleep 1000 &'; (sleep 1000 &); \
@@ -644,6 +666,7 @@ impl Host {
         text.replace("{SECRET}", &self.secret)
             .replace("{PORT}", &self.listener.local_addr().unwrap().port().to_string())
             .replace("{SENTINEL}", &self.sentinel.id().to_string())
+            .replace("{RUNDIR}", &scratch().join("run").display().to_string())
     }
 }
 
@@ -876,6 +899,18 @@ fd = os.open('/box', os.O_RDONLY)\n\
 try:\n    flags = struct.unpack('l', fcntl.ioctl(fd, 0x80086601, b'\\0' * 8))[0]\n\
 except OSError:\n    flags = None\n\
 print(oct(st.st_mode), st.st_uid, st.st_gid, st.st_atime == 123456789, st.st_mtime_ns, os.listxattr('/box'), flags)\n";
+
+/// Process ids say nothing about earlier runs: every run's program is pid 2 of its box.
+#[test]
+fn every_run_starts_pid_numbering_afresh() {
+    let spec = RunSpec::new("/bin/sh").args(["-c", "echo $$; for i in 1 2 3 4 5 6 7 8; do /bin/true; done"]);
+    for _ in 0..2 {
+        let mut lease = sandbox().lease().unwrap();
+        for _ in 0..3 {
+            assert_eq!(String::from_utf8_lossy(&support::run(&mut lease, &spec).stdout), "2\n");
+        }
+    }
+}
 
 #[test]
 fn host_writes_never_follow_symlinks_planted_in_the_box() {

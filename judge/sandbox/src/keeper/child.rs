@@ -122,9 +122,9 @@ fn send(bytes: &[u8]) {
 
 fn keeper_main(init: &Init<'_>) -> ! {
     let code = match setup(init) {
-        Ok(sigfd) => {
+        Ok(fds) => {
             send(&[proto::READY]);
-            serve(init, sigfd);
+            serve(init, fds);
             0
         }
         Err(fail) => {
@@ -155,8 +155,18 @@ fn close_from(first: c_int) {
     }
 }
 
-/// Prepares the keeper: descriptors, signals, ids, the new root. Returns the SIGCHLD signalfd.
-fn setup(init: &Init<'_>) -> Result<c_int, Fail> {
+/// Descriptors the keeper serves runs with.
+#[derive(Clone, Copy)]
+struct KeeperFds {
+    /// SIGCHLD notifications.
+    sigfd: c_int,
+    /// `/proc/sys/kernel/ns_last_pid` of the box's pid namespace, or -1 where the kernel does
+    /// not let the keeper write it.
+    last_pid: c_int,
+}
+
+/// Prepares the keeper: descriptors, signals, ids, the new root.
+fn setup(init: &Init<'_>) -> Result<KeeperFds, Fail> {
     if init.sock != SOCK {
         // SAFETY: plain descriptor duplication.
         check(step::FDS, unsafe { libc::dup3(init.sock, SOCK, libc::O_CLOEXEC) })?;
@@ -239,19 +249,28 @@ fn setup(init: &Init<'_>) -> Result<c_int, Fail> {
     }
     // SAFETY: prctl with integer arguments.
     check(step::DUMPABLE, unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })?;
+    // Opened while the keeper still has every capability of its namespace; writing it later
+    // needs CAP_CHECKPOINT_RESTORE, which `lockdown` keeps where the kernel has it.
+    // SAFETY: the path is a NUL-terminated literal.
+    let last_pid =
+        unsafe { libc::open(c"/proc/sys/kernel/ns_last_pid".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
     lockdown(init)?;
-    Ok(sigfd)
+    Ok(KeeperFds { sigfd, last_pid })
 }
 
 /// Capabilities the keeper keeps after setup: to switch a new process to the program's ids,
 /// to kill the run's processes, and to remove the IPC objects a run left behind.
-const KEEPER_CAPS: u32 = {
+const KEEPER_CAPS: u64 = {
     const CAP_KILL: u32 = 5;
     const CAP_SETGID: u32 = 6;
     const CAP_SETUID: u32 = 7;
     const CAP_IPC_OWNER: u32 = 15;
     (1 << CAP_KILL) | (1 << CAP_SETGID) | (1 << CAP_SETUID) | (1 << CAP_IPC_OWNER)
 };
+
+/// Kept too where the kernel has it (5.9+): to restart the box's pid numbering before each
+/// run (`ns_last_pid`), so pids say nothing about earlier runs.
+const CAP_CHECKPOINT_RESTORE: c_int = 40;
 
 /// Gives the keeper no more power than serving runs needs, once, so runs inherit it instead of
 /// paying for it: an empty bounding set, the seccomp filter (compiled by the kernel once here
@@ -272,11 +291,15 @@ fn lockdown(init: &Init<'_>) -> Result<(), Fail> {
             init.filter as *const libc::sock_fprog,
         )
     })?;
-    set_caps(KEEPER_CAPS).map_err(|errno| Fail { step: step::LOCKDOWN, errno })
+    let mut caps = KEEPER_CAPS;
+    if init.cap_last >= CAP_CHECKPOINT_RESTORE {
+        caps |= 1 << CAP_CHECKPOINT_RESTORE;
+    }
+    set_caps(caps).map_err(|errno| Fail { step: step::LOCKDOWN, errno })
 }
 
 /// Sets the permitted and effective capability sets to `caps` (inheritable: none).
-fn set_caps(caps: u32) -> Result<(), c_int> {
+fn set_caps(caps: u64) -> Result<(), c_int> {
     #[repr(C)]
     struct CapHeader {
         version: u32,
@@ -289,9 +312,10 @@ fn set_caps(caps: u32) -> Result<(), c_int> {
         inheritable: u32,
     }
     let header = CapHeader { version: 0x2008_0522, pid: 0 };
+    let (low, high) = (caps as u32, (caps >> 32) as u32);
     let data = [
-        CapData { effective: caps, permitted: caps, inheritable: 0 },
-        CapData { effective: 0, permitted: 0, inheritable: 0 },
+        CapData { effective: low, permitted: low, inheritable: 0 },
+        CapData { effective: high, permitted: high, inheritable: 0 },
     ];
     // SAFETY: a version-3 header and two data words, as capset expects.
     let r = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
@@ -376,6 +400,33 @@ fn fd_path(buf: &mut [u8; 32], fd: c_int) -> *const c_char {
     buf.as_ptr().cast()
 }
 
+/// Applies `attrs` (`ATTR_*`) to the mount at `target` and everything under it, or on kernels
+/// without `mount_setattr` (before 5.12) remounts the top mount with `remount_flags`.
+fn restrict(target: &core::ffi::CStr, attrs: u64, remount_flags: libc::c_ulong) -> Result<(), c_int> {
+    let attr = MountAttr { attr_set: attrs, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    // SAFETY: `target` is NUL-terminated and `attr` a valid mount_attr of the size given.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            libc::AT_RECURSIVE as libc::c_uint,
+            &attr as *const MountAttr,
+            core::mem::size_of::<MountAttr>(),
+        )
+    };
+    match (r, errno()) {
+        (0, _) => Ok(()),
+        (_, libc::ENOSYS) => {
+            // SAFETY: as above; a remount with integer flags and no data.
+            let r =
+                unsafe { libc::mount(ptr::null(), target.as_ptr(), ptr::null(), remount_flags, ptr::null()) };
+            if r == -1 { Err(errno()) } else { Ok(()) }
+        }
+        (_, e) => Err(e),
+    }
+}
+
 /// Performs one operation of the mount plan; the error is an errno. `source_fd` is the
 /// `O_PATH` descriptor of a bind's source.
 fn apply(op: &Op, source_fd: c_int) -> Result<(), c_int> {
@@ -406,27 +457,38 @@ fn apply(op: &Op, source_fd: c_int) -> Result<(), c_int> {
                 Ok(())
             }
             Op::Symlink { target, path } => ok(libc::symlink(target.as_ptr(), path.as_ptr())),
+            Op::WriteFile { path, data, mode } => {
+                let flags =
+                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+                let fd = libc::open(path.as_ptr(), flags, *mode);
+                ok(fd)?;
+                let mut written = 0;
+                let mut result = Ok(());
+                while written < data.len() {
+                    let rest = &data[written..];
+                    let n = libc::write(fd, rest.as_ptr().cast(), rest.len());
+                    if n <= 0 {
+                        result = Err(if n < 0 { errno() } else { libc::EIO });
+                        break;
+                    }
+                    written += n as usize;
+                }
+                if result.is_ok() {
+                    // The mode as given, whatever the umask inherited from the host.
+                    result = ok(libc::fchmod(fd, *mode));
+                }
+                libc::close(fd);
+                result
+            }
             Op::Bind { source: _, target, attrs, remount_flags } => {
                 let mut path = [0u8; 32];
                 let source = fd_path(&mut path, source_fd);
                 ok(libc::mount(source, target.as_ptr(), null, libc::MS_BIND | libc::MS_REC, ptr::null()))?;
-                let attr = MountAttr { attr_set: *attrs, attr_clr: 0, propagation: 0, userns_fd: 0 };
-                let r = libc::syscall(
-                    libc::SYS_mount_setattr,
-                    libc::AT_FDCWD,
-                    target.as_ptr(),
-                    libc::AT_RECURSIVE as libc::c_uint,
-                    &attr as *const MountAttr,
-                    core::mem::size_of::<MountAttr>(),
-                );
-                match (r, errno()) {
-                    (0, _) => Ok(()),
-                    // Before Linux 5.12: remount the top mount, repeating its locked flags.
-                    (_, libc::ENOSYS) => {
-                        ok(libc::mount(null, target.as_ptr(), null, *remount_flags, ptr::null()))
-                    }
-                    (_, e) => Err(e),
-                }
+                restrict(target, *attrs, *remount_flags)
+            }
+            Op::BindWithin { source, target, attrs, remount_flags } => {
+                ok(libc::mount(source.as_ptr(), target.as_ptr(), null, libc::MS_BIND, ptr::null()))?;
+                restrict(target, *attrs, *remount_flags)
             }
             Op::Remount { target, flags, data } => {
                 ok(libc::mount(null, target.as_ptr(), null, *flags, data.as_ptr().cast()))
@@ -520,7 +582,7 @@ fn recv_with_fds(buf: &mut [u8], fds: &mut [c_int; 3]) -> isize {
 }
 
 /// Answers run requests until the host goes away.
-fn serve(init: &Init<'_>, sigfd: c_int) {
+fn serve(init: &Init<'_>, keeper_fds: KeeperFds) {
     loop {
         // SAFETY: the host allocated `request` with REQUEST_MAX bytes before clone; this
         // process owns its copy and nothing else refers to it while we receive.
@@ -532,7 +594,7 @@ fn serve(init: &Init<'_>, sigfd: c_int) {
         }
         let msg = &buf[..n as usize];
         if msg.first() == Some(&proto::RUN) {
-            let done = run(init, sigfd, msg, fds);
+            let done = run(init, keeper_fds, msg, fds);
             let mut out = [0u8; DONE_BYTES];
             let len = done.encode(&mut out);
             send(&out[..len]);
@@ -589,7 +651,8 @@ fn failed(step: u32, errno: c_int) -> Done {
 }
 
 /// Runs one command: start the program, reap everything, measure, remove its IPC objects.
-fn run(init: &Init<'_>, sigfd: c_int, msg: &[u8], stdio: [c_int; 3]) -> Done {
+fn run(init: &Init<'_>, keeper: KeeperFds, msg: &[u8], stdio: [c_int; 3]) -> Done {
+    let sigfd = keeper.sigfd;
     let Some(words) = proto::read_words::<HEADER_WORDS>(msg) else {
         return failed(step::EXEC, libc::EINVAL);
     };
@@ -608,6 +671,13 @@ fn run(init: &Init<'_>, sigfd: c_int, msg: &[u8], stdio: [c_int; 3]) -> Done {
     }
 
     drain(sigfd);
+    if keeper.last_pid >= 0 {
+        // Every process of the last run is reaped, so numbering restarts after the keeper: the
+        // program is pid 2 in every run, whatever ran before. Best effort: a failure only
+        // leaves the numbering where it was.
+        // SAFETY: a one-byte buffer written to a descriptor we own.
+        unsafe { libc::pwrite(keeper.last_pid, b"1".as_ptr().cast(), 1, 0) };
+    }
     let mut report = [0 as c_int; 2];
     // SAFETY: `report` is a valid array of two ints.
     if unsafe { libc::pipe2(report.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
