@@ -7,9 +7,13 @@
 //! kernels that cannot reset `memory.peak`, the cgroup is replaced).
 //!
 //! What earlier runs left charged to the cgroup (page cache, files in the box such as a
-//! compiled program, the keeper itself) is the run's *baseline*: the memory limit applies on
-//! top of it and the reported peak excludes it, so a run is measured by what it adds, as in a
-//! fresh cgroup. A large baseline (after a compiler ran) is reclaimed first.
+//! compiled program, the keeper itself) is the run's *baseline*: the reported peak excludes
+//! it, so a run is measured by what it adds, as in a fresh cgroup. The memory limit leaves room
+//! on top of the limit only for the part of the baseline the run cannot free (the keeper):
+//! page cache can be reclaimed and files deleted, and either would become memory for the
+//! program. (Files a caller wants a run to find without paying for them are taken off the
+//! box's account by rewriting them from the host: `Lease::checkpoint`.) A large baseline (after
+//! a compiler ran) is reclaimed first.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -22,10 +26,12 @@ use crate::sys;
 /// The cgroup hierarchy this process can create slot cgroups in.
 #[derive(Debug, Clone)]
 pub(crate) enum Hierarchy {
-    /// Parents named `verdict` in the memory, pids and cpuacct v1 hierarchies.
-    V1 { memory: PathBuf, pids: PathBuf, cpuacct: PathBuf },
-    /// A parent named `verdict` in the unified hierarchy, with memory and pids enabled.
-    V2 { parent: PathBuf },
+    /// Parents named `verdict` in the memory, pids and cpuacct v1 hierarchies, and in the cpu
+    /// hierarchy when there is one (it may be the cpuacct one, co-mounted).
+    V1 { memory: PathBuf, pids: PathBuf, cpuacct: PathBuf, cpu: Option<PathBuf> },
+    /// A parent named `verdict` in the unified hierarchy, with memory and pids enabled, and
+    /// cpu when it is available.
+    V2 { parent: PathBuf, cpu: bool },
 }
 
 /// One line of `/proc/self/mountinfo` that mounts a cgroup filesystem.
@@ -118,7 +124,13 @@ impl Hierarchy {
                 fs::create_dir_all(dir).map_err(|e| with_path(e, "cannot create", dir))?;
             }
             let [memory, pids, cpuacct] = parents;
-            return Ok(Hierarchy::V1 { memory, pids, cpuacct });
+            // Without CFS bandwidth control (a kernel option) there is no quota to set.
+            let cpu =
+                v1_dir("cpu").filter(|d| d.join("cpu.cfs_quota_us").exists()).map(|d| d.join("verdict"));
+            if let Some(dir) = &cpu {
+                fs::create_dir_all(dir).map_err(|e| with_path(e, "cannot create", dir))?;
+            }
+            return Ok(Hierarchy::V1 { memory, pids, cpuacct, cpu });
         }
         let mount = mounts
             .iter()
@@ -127,13 +139,13 @@ impl Hierarchy {
         let (_, path) =
             own.iter().find(|(cs, _)| cs.is_empty()).ok_or("no cgroup v2 entry in /proc/self/cgroup")?;
         let own = own_dir(mount, path);
-        Self::prepare_v2(&own).map(|parent| Hierarchy::V2 { parent })
+        Self::prepare_v2(&own)
     }
 
-    /// Makes `<own>/verdict` with memory and pids available to its children, moving this
-    /// process into a leaf first when its own cgroup may not have children with controllers
-    /// (the "no internal processes" rule).
-    fn prepare_v2(own: &Path) -> Result<PathBuf, String> {
+    /// Makes `<own>/verdict` with memory and pids (and cpu, when delegated) available to its
+    /// children, moving this process into a leaf first when its own cgroup may not have
+    /// children with controllers (the "no internal processes" rule).
+    fn prepare_v2(own: &Path) -> Result<Hierarchy, String> {
         let controllers = fs::read_to_string(own.join("cgroup.controllers"))
             .map_err(|e| with_path(e, "cannot read controllers of", own))?;
         for needed in ["memory", "pids"] {
@@ -144,7 +156,9 @@ impl Hierarchy {
                 ));
             }
         }
-        let enable = |dir: &Path| write(&dir.join("cgroup.subtree_control"), "+memory +pids");
+        let cpu = controllers.split_whitespace().any(|c| c == "cpu");
+        let wanted = if cpu { "+memory +pids +cpu" } else { "+memory +pids" };
+        let enable = |dir: &Path| write(&dir.join("cgroup.subtree_control"), wanted);
         if let Err(e) = enable(own) {
             if e.raw_os_error() != Some(libc::EBUSY) {
                 return Err(with_path(e, "cannot enable memory and pids in", own));
@@ -160,23 +174,34 @@ impl Hierarchy {
         let parent = own.join("verdict");
         fs::create_dir_all(&parent).map_err(|e| with_path(e, "cannot create", &parent))?;
         enable(&parent).map_err(|e| with_path(e, "cannot enable memory and pids in", &parent))?;
-        Ok(parent)
+        Ok(Hierarchy::V2 { parent, cpu })
     }
 
-    /// Creates (or takes over, after a crash) the cgroup of one slot.
-    pub(crate) fn create_slot(&self, slot: u32) -> io::Result<SlotCgroup> {
+    /// Creates (or takes over, after a crash) the cgroup of one slot. With `cpus`, its
+    /// processes together may use that many CPUs at once (a quota over each 100 ms), so that
+    /// no box starves the others.
+    pub(crate) fn create_slot(&self, slot: u32, cpus: Option<f64>) -> io::Result<SlotCgroup> {
         let name = format!("slot-{slot}");
         match self {
-            Hierarchy::V1 { memory, pids, cpuacct } => {
-                let dirs = vec![memory.join(&name), pids.join(&name), cpuacct.join(&name)];
+            Hierarchy::V1 { memory, pids, cpuacct, cpu } => {
+                let mut dirs = vec![memory.join(&name), pids.join(&name), cpuacct.join(&name)];
+                let cpu_dir = cpu.as_ref().map(|c| c.join(&name));
+                if let Some(dir) = cpu_dir.as_ref().filter(|d| !dirs.contains(d)) {
+                    dirs.push(dir.clone());
+                }
                 for dir in &dirs {
                     make_fresh(dir)?;
+                }
+                if let (Some(dir), Some(cpus)) = (&cpu_dir, cpus) {
+                    write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+                    write(&dir.join("cpu.cfs_quota_us"), &quota_us(cpus).to_string())?;
                 }
                 let memsw = dirs[0].join("memory.memsw.limit_in_bytes");
                 let open = |dir: &Path, file: &str| File::open(dir.join(file));
                 Ok(SlotCgroup {
                     cpu: open(&dirs[2], "cpuacct.usage")?,
                     usage: open(&dirs[0], "memory.usage_in_bytes")?,
+                    stat: open(&dirs[0], "memory.stat")?,
                     peak: OpenOptions::new()
                         .read(true)
                         .write(true)
@@ -191,11 +216,29 @@ impl Hierarchy {
                     slot,
                     generation: 0,
                     v2_parent: None,
+                    cpus: cpu_dir.and(cpus),
+                    shmem_base: 0,
                 })
             }
-            Hierarchy::V2 { parent } => SlotCgroup::new_v2(parent, slot, 0),
+            Hierarchy::V2 { parent, cpu } => SlotCgroup::new_v2(parent, slot, 0, cpus.filter(|_| *cpu)),
         }
     }
+
+    /// Whether boxes get a CPU quota on this hierarchy.
+    pub(crate) fn limits_cpu(&self) -> bool {
+        match self {
+            Hierarchy::V1 { cpu, .. } => cpu.is_some(),
+            Hierarchy::V2 { cpu, .. } => *cpu,
+        }
+    }
+}
+
+/// The period of CPU quotas.
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// The quota per period for `cpus` CPUs (at least a millisecond, the kernel's minimum).
+fn quota_us(cpus: f64) -> u64 {
+    ((cpus * CPU_PERIOD_US as f64) as u64).max(1_000)
 }
 
 /// Creates `dir`, or empties an existing one of leftover processes (a crashed previous owner).
@@ -247,6 +290,8 @@ pub(crate) struct SlotCgroup {
     dirs: Vec<PathBuf>,
     cpu: File,
     usage: File,
+    /// `memory.stat`: what of the usage is page cache or tmpfs.
+    stat: File,
     peak: File,
     oom: File,
     pids_events: File,
@@ -257,13 +302,21 @@ pub(crate) struct SlotCgroup {
     slot: u32,
     generation: u32,
     v2_parent: Option<PathBuf>,
+    /// The CPU quota, in CPUs, when there is one.
+    cpus: Option<f64>,
+    /// tmpfs memory charged when the keeper was ready: its own root and `/etc`, read-only
+    /// from then on, so nothing a run can free.
+    shmem_base: u64,
 }
 
 impl SlotCgroup {
-    fn new_v2(parent: &Path, slot: u32, generation: u32) -> io::Result<Self> {
+    fn new_v2(parent: &Path, slot: u32, generation: u32, cpus: Option<f64>) -> io::Result<Self> {
         let dir = parent.join(format!("slot-{slot}-{generation}"));
         make_fresh(&dir)?;
         let _ = write(&dir.join("memory.swap.max"), "0");
+        if let Some(cpus) = cpus {
+            write(&dir.join("cpu.max"), &format!("{} {CPU_PERIOD_US}", quota_us(cpus)))?;
+        }
         let open = |file: &str| File::open(dir.join(file));
         let peak = OpenOptions::new().read(true).write(true).open(dir.join("memory.peak"));
         let (peak, v2_resettable) = match peak {
@@ -277,6 +330,7 @@ impl SlotCgroup {
             version: Version::V2,
             cpu: open("cpu.stat")?,
             usage: open("memory.current")?,
+            stat: open("memory.stat")?,
             oom: open("memory.events")?,
             pids_events: open("pids.events")?,
             peak,
@@ -287,6 +341,8 @@ impl SlotCgroup {
             slot,
             generation,
             v2_parent: Some(parent.to_owned()),
+            cpus,
+            shmem_base: 0,
         })
     }
 
@@ -315,7 +371,14 @@ impl SlotCgroup {
             self.reclaim(memory);
             memory = self.memory_usage()?;
         }
-        self.set_memory(memory_bytes.saturating_add(memory))?;
+        // The limit leaves room only for what the run cannot free: page cache can be reclaimed
+        // and files in the box deleted, and either would otherwise become memory for the
+        // program on top of its limit. (`box_charge` was brought to nothing before.)
+        let stat = self.stat()?;
+        let freeable = field(&stat, "active_file")?
+            .saturating_add(field(&stat, "inactive_file")?)
+            .saturating_add(field(&stat, "shmem")?.saturating_sub(self.shmem_base));
+        self.set_memory(memory_bytes.saturating_add(memory.saturating_sub(freeable)))?;
         if self.pids != Some(pids) {
             self.set_pids(pids)?;
             self.pids = Some(pids);
@@ -331,6 +394,22 @@ impl SlotCgroup {
             oom_kills: self.oom_kills()?,
             pids_max_hits: self.pids_max_hits()?,
         })
+    }
+
+    fn stat(&self) -> io::Result<String> {
+        read_to(&self.stat, &mut [0u8; 8192])
+    }
+
+    /// Records the tmpfs memory charged now, once the keeper is ready, as the part no run can
+    /// free.
+    pub(crate) fn settle(&mut self) -> io::Result<()> {
+        self.shmem_base = field(&self.stat()?, "shmem")?;
+        Ok(())
+    }
+
+    /// tmpfs memory charged to the box by its runs and still there: files they left in `/box`.
+    pub(crate) fn box_charge(&self) -> io::Result<u64> {
+        Ok(field(&self.stat()?, "shmem")?.saturating_sub(self.shmem_base))
     }
 
     fn memory_usage(&self) -> io::Result<u64> {
@@ -376,7 +455,7 @@ impl SlotCgroup {
     /// Swaps in a fresh v2 cgroup for kernels whose `memory.peak` cannot be reset.
     fn replace(&mut self, keeper: libc::pid_t) -> io::Result<()> {
         let parent = self.v2_parent.clone().ok_or(io::ErrorKind::Unsupported)?;
-        let next = Self::new_v2(&parent, self.slot, self.generation.wrapping_add(1))?;
+        let next = Self::new_v2(&parent, self.slot, self.generation.wrapping_add(1), self.cpus)?;
         next.add(keeper)?;
         let old = std::mem::replace(self, next);
         drop(old);
@@ -433,8 +512,12 @@ impl Drop for SlotCgroup {
 }
 
 fn read_small(file: &File) -> io::Result<String> {
-    let mut buf = [0u8; 1024];
-    let n = sys::pread0(file.as_fd(), &mut buf)?;
+    read_to(file, &mut [0u8; 1024])
+}
+
+/// Reads a cgroup file from its start into `buf` (which must be larger than the file).
+fn read_to(file: &File, buf: &mut [u8]) -> io::Result<String> {
+    let n = sys::pread0(file.as_fd(), buf)?;
     Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 

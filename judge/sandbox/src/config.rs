@@ -93,6 +93,10 @@ pub struct SandboxConfig {
     pub box_kb: u64,
     /// Size of each box's `/tmp`, in KiB. Emptied after every run.
     pub tmp_kb: u64,
+    /// CPUs the processes of one box may use at once (a cgroup CPU quota, where the cpu
+    /// controller is available), so that a box full of busy processes cannot starve the others;
+    /// 0 for no quota. CPU *time* limits are per run and separate.
+    pub box_cpus: f64,
     /// Extra host paths made visible in every box.
     pub binds: Vec<Bind>,
     /// Whether to use cgroups when available. Without them, limits fall back to rlimits.
@@ -115,6 +119,7 @@ impl Default for SandboxConfig {
             max_idle: 2 * crate::sys::online_cpus(),
             box_kb: 256 * 1024,
             tmp_kb: 64 * 1024,
+            box_cpus: 1.0,
             binds: Vec::new(),
             use_cgroups: true,
             network: false,

@@ -24,6 +24,7 @@ mod seccomp;
 mod slots;
 #[allow(unsafe_code)]
 mod sys;
+mod tree;
 
 pub use config::{Bind, BindError, SandboxConfig};
 pub use error::SandboxError;

@@ -246,6 +246,9 @@ pub(crate) fn execute(
     let mut stdout = Capture::new(Stream::Stdout, Some(out_r), limit).map_err(io_err("set up output"))?;
     let mut stderr = Capture::new(Stream::Stderr, err_r, limit).map_err(io_err("set up output"))?;
 
+    // What earlier runs wrote into /box is charged to the box's cgroup; rewritten by the host
+    // it is not, and then the program's limit holds whatever the box holds.
+    keeper.reown_box().map_err(io_err("take the box's files off its memory account"))?;
     let keeper_pid = keeper.pid();
     let baseline = match &mut keeper.cgroup {
         Some(cg) => Some(

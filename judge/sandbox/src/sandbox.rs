@@ -13,6 +13,7 @@ use crate::rootfs::RootFs;
 use crate::run::{self, RunSpec, Stream};
 use crate::seccomp::Filter;
 use crate::slots::{self, Slot};
+use crate::tree::BoxImage;
 use crate::{SandboxError, sys};
 
 /// A source of isolated boxes. Cheap to clone; every clone shares one pool of ready boxes.
@@ -92,6 +93,12 @@ impl Sandbox {
         }
     }
 
+    /// Whether each box gets a CPU quota (`SandboxConfig::box_cpus`): there is a cgroup
+    /// hierarchy with the cpu controller, and a quota is configured.
+    pub fn limits_cpu(&self) -> bool {
+        self.shared.config.box_cpus > 0.0 && self.shared.hierarchy.as_ref().is_ok_and(Hierarchy::limits_cpu)
+    }
+
     fn blueprint(&self) -> Blueprint<'_> {
         let s = &*self.shared;
         Blueprint {
@@ -103,6 +110,7 @@ impl Sandbox {
             hierarchy: s.hierarchy.as_ref().ok(),
             cap_last: s.cap_last,
             network: s.config.network,
+            box_cpus: s.config.box_cpus,
         }
     }
 
@@ -127,7 +135,7 @@ impl Sandbox {
                 None => break self.spawn_pooled()?,
             }
         };
-        Ok(Lease { sandbox: self.clone(), keeper: Some(keeper), pooled: true })
+        Ok(Lease { sandbox: self.clone(), keeper: Some(keeper), pooled: true, image: None })
     }
 
     /// Takes a new box whose `/box` is the host directory `dir`. The directory (and all it
@@ -135,10 +143,10 @@ impl Sandbox {
     /// reused.
     pub fn lease_with_box(&self, dir: &Path) -> Result<Lease, SandboxError> {
         let slot = self.acquire_slot()?;
-        slots::chown_tree(dir, slot.user_id, slot.user_id)
+        crate::tree::chown_tree(dir, slot.user_id, slot.user_id)
             .map_err(io_err("give the box directory to the sandbox user"))?;
         let keeper = Keeper::spawn(&self.blueprint(), slot, Some(dir.to_owned()))?;
-        Ok(Lease { sandbox: self.clone(), keeper: Some(keeper), pooled: false })
+        Ok(Lease { sandbox: self.clone(), keeper: Some(keeper), pooled: false, image: None })
     }
 
     /// Starts boxes until `n` are ready for reuse (at most the configured idle count).
@@ -171,13 +179,16 @@ impl Sandbox {
 }
 
 /// One box held by one caller: files written with [`Lease::write_file`] stay between runs
-/// (compile, then run); processes, `/tmp` and IPC objects do not. Dropping the lease empties
-/// the box and returns it to the pool.
+/// (compile, then run); processes, `/tmp` and IPC objects do not. [`Lease::checkpoint`] and
+/// [`Lease::restore`] make runs start from one state of `/box`. Dropping the lease empties the
+/// box and returns it to the pool.
 #[derive(Debug)]
 pub struct Lease {
     sandbox: Sandbox,
     keeper: Option<Keeper>,
     pooled: bool,
+    /// `/box` at the last checkpoint.
+    image: Option<BoxImage>,
 }
 
 impl Lease {
@@ -206,6 +217,27 @@ impl Lease {
             what: format!("write {} into the box", relative.display()),
             source,
         })
+    }
+
+    /// Makes what `/box` holds now the state [`Lease::restore`] returns to (after a compile
+    /// step, say), and takes the memory of those files off the box's account: they are
+    /// rewritten by this process, so the cgroup's memory limit holds for a later run whatever
+    /// the box holds (a program deleting them frees nothing it could use). Fails when the box
+    /// holds more than its configured size (a sparse file counts whole).
+    pub fn checkpoint(&mut self) -> Result<(), SandboxError> {
+        let keeper = self.keeper()?;
+        let image = keeper.capture_box().map_err(io_err("read the box"))?;
+        keeper.rebuild_box(&image).map_err(io_err("rewrite the box"))?;
+        self.image = Some(image);
+        Ok(())
+    }
+
+    /// Puts `/box` back as it was at the last [`Lease::checkpoint`] (empty without one), so
+    /// that a run starts from there whatever earlier runs left.
+    pub fn restore(&mut self) -> Result<(), SandboxError> {
+        let empty = BoxImage::default();
+        let image = self.image.as_ref().unwrap_or(&empty);
+        self.keeper()?.rebuild_box(image).map_err(io_err("restore the box"))
     }
 
     /// Runs a command in this box.

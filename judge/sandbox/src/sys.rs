@@ -200,14 +200,14 @@ pub(crate) fn try_flock(fd: BorrowedFd<'_>) -> io::Result<bool> {
 }
 
 /// Restores the thread's filesystem ids when dropped.
-struct FsIds {
+pub(crate) struct FsIds {
     uid: u32,
     gid: u32,
 }
 
 impl FsIds {
     /// Makes this thread create files as `uid`/`gid` (and lose root's file access meanwhile).
-    fn become_(uid: u32, gid: u32) -> FsIds {
+    pub(crate) fn become_(uid: u32, gid: u32) -> FsIds {
         // SAFETY: setfsgid/setfsuid change only this thread's filesystem ids; they return the
         // previous ones, restored on drop.
         unsafe { FsIds { gid: libc::setfsgid(gid) as u32, uid: libc::setfsuid(uid) as u32 } }

@@ -70,27 +70,92 @@ fn a_cancelled_run_stops_promptly() {
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
 }
 
-#[test]
-fn memory_is_measured_and_limited_on_top_of_what_earlier_runs_left() {
-    let sb = sandbox("pool-memory", 1);
-    let mut lease = sb.lease().unwrap();
-    // 40 MiB of files in the box stay charged to the box's cgroup.
-    let fill = RunSpec::new("/bin/sh").args(["-c", "head -c 41943040 /dev/zero > big"]).limits(Limits {
-        file_size_kb: 64 * 1024,
-        memory_kb: 256 * 1024,
+/// 200 MiB of files left in the box by an earlier run (a compile step, say).
+fn fill_box(lease: &mut judge_sandbox::Lease) {
+    let fill = RunSpec::new("/bin/sh").args(["-c", "head -c 209715200 /dev/zero > big"]).limits(Limits {
+        file_size_kb: 256 * 1024,
+        memory_kb: 400 * 1024,
         ..Limits::default()
     });
-    assert_eq!(support::run(&mut lease, &fill).status, Status::Ok);
+    let result = support::run(lease, &fill);
+    assert_eq!(result.status, Status::Ok, "{}", result.message);
+}
+
+/// Deletes the box's files and takes their memory for itself.
+fn cheat() -> RunSpec {
+    RunSpec::new("python3")
+        .args(["-c", "import os\nos.remove('big')\nb = bytearray(200 << 20)\nprint(len(b))"])
+        .limits(Limits { memory_kb: 64 * 1024, ..Limits::default() })
+}
+
+#[test]
+fn the_memory_limit_holds_whatever_the_box_holds() {
+    let sb = sandbox("pool-memory", 1);
+    let mut lease = sb.lease().unwrap();
+    fill_box(&mut lease);
+    // The box's files cost a run nothing, and the program gets its whole limit for itself...
     let small = support::run(&mut lease, &RunSpec::new("/bin/true"));
     assert!(small.memory_kb < 8 * 1024, "a trivial run measured {} KiB", small.memory_kb);
-    // The program still gets its whole limit for itself.
     let alloc = RunSpec::new("python3")
         .args(["-c", "b = bytearray(50 << 20); print(len(b))"])
         .limits(Limits { memory_kb: 64 * 1024, ..Limits::default() });
     let result = support::run(&mut lease, &alloc);
     assert_eq!(result.status, Status::Ok, "{}", result.message);
     assert!((50 * 1024..64 * 1024).contains(&result.memory_kb), "measured {} KiB", result.memory_kb);
-    assert!(Path::new(lease.box_dir()).join("big").exists());
+    // ... and no more, even by deleting them.
+    assert!(lease.box_dir().join("big").exists());
+    let result = support::run(&mut lease, &cheat());
+    assert_eq!(
+        result.status,
+        Status::MemoryLimit,
+        "200 MiB under a 64 MiB limit: {:?} {}",
+        result.status,
+        result.message
+    );
+}
+
+#[test]
+fn restore_returns_the_box_to_its_checkpoint() {
+    let sb = sandbox("pool-restore", 1);
+    let mut lease = sb.lease().unwrap();
+    lease.write_file(Path::new("src/main.txt"), b"source", false).unwrap();
+    let build = RunSpec::new("/bin/sh").args([
+        "-c",
+        "mkdir -p out/deep/er && echo built > out/deep/er/prog && chmod 751 out/deep/er/prog && \
+         chmod 500 out/deep && ln -s deep/er/prog out/link && mkfifo pipe",
+    ]);
+    assert_eq!(support::run(&mut lease, &build).status, Status::Ok);
+    lease.checkpoint().unwrap();
+    let look = RunSpec::new("/bin/sh").args([
+        "-c",
+        "find . -path ./proc -prune -o -print | sort; stat -c '%n %a' out/deep out/deep/er/prog; \
+         readlink out/link; cat out/deep/er/prog src/main.txt",
+    ]);
+    let before = support::run(&mut lease, &look).stdout;
+    let vandal = RunSpec::new("/bin/sh").args([
+        "-c",
+        "chmod 700 out/deep; echo changed > out/deep/er/prog; rm -r src; echo new > extra; \
+         mkdir -p a/b/c; chmod 000 a",
+    ]);
+    assert_eq!(support::run(&mut lease, &vandal).status, Status::Ok);
+    lease.restore().unwrap();
+    let after = support::run(&mut lease, &look).stdout;
+    assert_eq!(String::from_utf8_lossy(&after), String::from_utf8_lossy(&before));
+    assert!(String::from_utf8_lossy(&before).contains("out/deep 500\nout/deep/er/prog 751\n"));
+    assert!(!String::from_utf8_lossy(&before).contains("pipe"), "fifos are not kept");
+}
+
+#[test]
+fn a_checkpoint_refuses_more_than_the_box_holds() {
+    let sb = sandbox("pool-sparse", 1);
+    let mut lease = sb.lease().unwrap();
+    // A sparse file takes no memory in the box but would take its whole size in a copy.
+    let sparse = RunSpec::new("/usr/bin/truncate")
+        .args(["-s", "100G", "huge"])
+        .limits(Limits { file_size_kb: 200 << 20, ..Limits::default() });
+    assert_eq!(support::run(&mut lease, &sparse).status, Status::Ok);
+    let err = lease.checkpoint().unwrap_err().to_string();
+    assert!(err.contains("more than"), "{err}");
 }
 
 #[test]

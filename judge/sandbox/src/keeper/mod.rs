@@ -19,7 +19,8 @@ use crate::cgroup::{Hierarchy, SlotCgroup};
 use crate::error::SandboxError;
 use crate::rootfs::RootFs;
 use crate::seccomp::Filter;
-use crate::slots::{RootState, Slot};
+use crate::slots::Slot;
+use crate::tree::{BoxImage, RootState};
 use crate::{Bind, sys};
 
 /// The program's uid and gid inside every box.
@@ -40,6 +41,8 @@ pub(crate) struct Blueprint<'a> {
     pub(crate) hierarchy: Option<&'a Hierarchy>,
     pub(crate) cap_last: libc::c_int,
     pub(crate) network: bool,
+    /// CPUs each box may use at once (0: no quota).
+    pub(crate) box_cpus: f64,
 }
 
 /// The host's handle on a keeper.
@@ -56,6 +59,8 @@ pub(crate) struct Keeper {
     pub(crate) box_dir: PathBuf,
     /// How `/box` looked when the box was new (boxes of their own only: those are reused).
     fresh_box: Option<RootState>,
+    /// The most `/box` may hold (bytes), as far as the host ever copies it.
+    box_bytes: u64,
     /// Set when the keeper failed to answer; it is then never reused.
     pub(crate) broken: bool,
 }
@@ -77,7 +82,10 @@ impl Keeper {
             .plan(box_source.as_deref(), blueprint.box_kb, blueprint.tmp_kb, blueprint.binds)
             .map_err(io_err("plan the box's root"))?;
         let cgroup = match blueprint.hierarchy {
-            Some(h) => Some(h.create_slot(slot.id).map_err(io_err("create the slot's cgroup"))?),
+            Some(h) => {
+                let cpus = (blueprint.box_cpus > 0.0).then_some(blueprint.box_cpus);
+                Some(h.create_slot(slot.id, cpus).map_err(io_err("create the slot's cgroup"))?)
+            }
             None => None,
         };
         let (host, child) = sys::seqpacket_pair().map_err(io_err("create a control socket"))?;
@@ -102,13 +110,18 @@ impl Keeper {
         drop((request, stack));
         let own_box = box_source.is_none();
         let box_dir = box_source.unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/root/box")));
-        let keeper = Keeper { pid, sock: host, cgroup, slot, box_dir, fresh_box: None, broken: true };
+        let box_bytes = blueprint.box_kb.saturating_mul(1024);
+        let keeper =
+            Keeper { pid, sock: host, cgroup, slot, box_dir, fresh_box: None, box_bytes, broken: true };
         keeper.map_ids().map_err(io_err("map the box's user ids"))?;
         if let Some(cgroup) = &keeper.cgroup {
             cgroup.add(pid).map_err(io_err("move the keeper into its cgroup"))?;
         }
         sys::send(keeper.sock.as_fd(), &[proto::GO]).map_err(io_err("start the keeper"))?;
         let mut keeper = keeper.wait_ready(&plan)?;
+        if let Some(cgroup) = &mut keeper.cgroup {
+            cgroup.settle().map_err(io_err("read the slot's cgroup"))?;
+        }
         if own_box {
             keeper.fresh_box =
                 Some(RootState::read(&keeper.box_dir).map_err(io_err("read the new box's root"))?);
@@ -187,7 +200,34 @@ impl Keeper {
 
     /// Empties `/tmp` after a run, through the keeper's root (no symlink is followed).
     pub(crate) fn wipe_tmp(&self) -> io::Result<()> {
-        crate::slots::wipe(&PathBuf::from(format!("/proc/{}/root/tmp", self.pid)))
+        crate::tree::wipe(&PathBuf::from(format!("/proc/{}/root/tmp", self.pid)))
+    }
+
+    /// Empties `/box` and recreates `image` in it (as the box's user, so the memory its files
+    /// take is charged to this process, not to the box); a box of its own gets its root back
+    /// as it was when new.
+    pub(crate) fn rebuild_box(&self, image: &BoxImage) -> io::Result<()> {
+        crate::tree::wipe(&self.box_dir)?;
+        image.replay(&self.box_dir, self.slot.user_id, self.slot.user_id)?;
+        match &self.fresh_box {
+            Some(fresh) => fresh.restore(&self.box_dir),
+            None => Ok(()),
+        }
+    }
+
+    /// A copy of what `/box` holds now.
+    pub(crate) fn capture_box(&self) -> io::Result<BoxImage> {
+        BoxImage::capture(&self.box_dir, self.box_bytes)
+    }
+
+    /// Takes the files earlier runs left in `/box` off the box's memory account (rewriting
+    /// them from the host), so that a run cannot free them to allocate past its limit.
+    pub(crate) fn reown_box(&self) -> io::Result<()> {
+        let charged = self.cgroup.as_ref().map_or(Ok(0), SlotCgroup::box_charge)?;
+        if charged == 0 {
+            return Ok(());
+        }
+        self.rebuild_box(&self.capture_box()?)
     }
 
     /// Empties the box and puts its root back as it was when new, for its next user. Fails
@@ -195,7 +235,7 @@ impl Keeper {
     /// be reused.
     pub(crate) fn reset_box(&self) -> io::Result<()> {
         let fresh = self.fresh_box.as_ref().ok_or(io::ErrorKind::Unsupported)?;
-        crate::slots::wipe(&self.box_dir)?;
+        crate::tree::wipe(&self.box_dir)?;
         fresh.restore(&self.box_dir)
     }
 }

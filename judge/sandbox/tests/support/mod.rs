@@ -111,6 +111,20 @@ pub fn run(lease: &mut Lease, spec: &RunSpec) -> RunResult {
     lease.run(spec).unwrap_or_else(|e| panic!("sandbox error running {}: {e}", spec.program))
 }
 
+/// Polls `done` every 20 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A bind for the tests' extra directory.
 pub fn bind(source: &Path, target: &str) -> Bind {
     Bind { source: source.to_owned(), target: target.into(), writable: false }
