@@ -232,6 +232,42 @@ pub struct ServerConfig {
     pub judge0: Judge0Config,
 }
 
+/// The compile step's limits (compilers, and the `compile` script of a multi-file program):
+/// its own, not the maxima a submission may ask for, since compiler options can make it run
+/// any code (`-wrapper`, plugins).
+#[derive(Debug, Clone, Args)]
+pub struct CompileLimits {
+    /// CPU time (s).
+    #[arg(long = "compile-cpu-time-limit", env = "COMPILE_CPU_TIME_LIMIT", default_value_t = 10.0)]
+    pub cpu_time_limit: f64,
+    /// Extra CPU time before the compiler is killed (s).
+    #[arg(long = "compile-cpu-extra-time", env = "COMPILE_CPU_EXTRA_TIME", default_value_t = 1.0)]
+    pub cpu_extra_time: f64,
+    /// Wall time (s).
+    #[arg(long = "compile-wall-time-limit", env = "COMPILE_WALL_TIME_LIMIT", default_value_t = 20.0)]
+    pub wall_time_limit: f64,
+    /// Memory of all its processes (KB).
+    #[arg(long = "compile-memory-limit", env = "COMPILE_MEMORY_LIMIT", default_value_t = 512_000)]
+    pub memory_limit: u64,
+    /// Stack per process (KB; 0 = bounded by memory only).
+    #[arg(long = "compile-stack-limit", env = "COMPILE_STACK_LIMIT", default_value_t = 128_000)]
+    pub stack_limit: u64,
+    /// Processes and threads.
+    #[arg(
+        long = "compile-max-processes-and-or-threads",
+        env = "COMPILE_MAX_PROCESSES_AND_OR_THREADS",
+        default_value_t = 128
+    )]
+    pub max_processes_and_or_threads: u32,
+    /// Largest file it may write (KB): a compiled program may be larger than anything a
+    /// submission may write.
+    #[arg(long = "compile-max-file-size", env = "COMPILE_MAX_FILE_SIZE", default_value_t = 128 * 1024)]
+    pub max_file_size: u64,
+    /// Compiler output kept (KB); more ends the step as a compilation error.
+    #[arg(long = "compile-max-output-size", env = "COMPILE_MAX_OUTPUT_SIZE", default_value_t = 1024)]
+    pub max_output_size: u64,
+}
+
 /// `judge worker`.
 #[derive(Debug, Clone, Args)]
 pub struct WorkerConfig {
@@ -256,6 +292,19 @@ pub struct WorkerConfig {
     /// Seconds a stopping worker waits for its runs before handing them back.
     #[arg(long, env = "WORKER_SHUTDOWN_GRACE", default_value_t = 60)]
     pub shutdown_grace_secs: u64,
+    /// Times a submission may be taken over from a worker that died (or panicked) running it
+    /// before it ends as Internal Error instead of being run again: a submission that crashes
+    /// whatever runs it must not take the cluster down one worker after another.
+    #[arg(long, env = "WORKER_MAX_CRASHES", default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..))]
+    pub max_crashes: i32,
+    /// The compile step's limits.
+    #[command(flatten)]
+    pub compile: CompileLimits,
+    /// Testing only, and only in debug builds (release builds ignore it): `abort:MARK` or
+    /// `panic:MARK` makes the worker abort, or panic, while running a submission whose source
+    /// contains MARK, to exercise crash containment.
+    #[arg(long, env = "VERDICT_FAULT_INJECTION", hide = true)]
+    pub fault_injection: Option<String>,
     /// Where the judge keeps its state.
     #[command(flatten)]
     pub connections: Connections,

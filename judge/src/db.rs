@@ -9,7 +9,10 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 /// Migrations, in order. A migration is never edited once released; add a new one.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_submissions.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_submissions.sql")),
+    (2, include_str!("../migrations/0002_crashes.sql")),
+];
 
 /// A database failure.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +130,8 @@ pub struct Submission {
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
     pub attempts: i32,
+    /// Claims that ended with their worker gone (or panicking) before a result.
+    pub crashes: i32,
     pub cancel_requested: bool,
 }
 
@@ -135,7 +140,7 @@ const COLUMNS: &str = "id, token, source_code, language_id, compiler_options, co
      max_processes_and_or_threads, enable_per_process_and_thread_time_limit, \
      enable_per_process_and_thread_memory_limit, max_file_size, redirect_stderr_to_stdout, callback_url, \
      additional_files, enable_network, stdout, stderr, compile_output, message, status_id, exit_code, exit_signal, \
-     time, wall_time, memory, created_at, started_at, finished_at, attempts, cancel_requested";
+     time, wall_time, memory, created_at, started_at, finished_at, attempts, crashes, cancel_requested";
 
 impl Submission {
     fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
@@ -180,6 +185,7 @@ impl Submission {
             started_at: row.try_get("started_at")?,
             finished_at: row.try_get("finished_at")?,
             attempts: row.try_get("attempts")?,
+            crashes: row.try_get("crashes")?,
             cancel_requested: row.try_get("cancel_requested")?,
         })
     }
@@ -289,12 +295,15 @@ pub async fn delete(pool: &Pool, token: Uuid) -> Result<Result<Submission, Optio
 }
 
 /// Takes an unfinished submission for running: status Processing, one more attempt, this host.
-/// `None` when it is finished, gone, or being cancelled.
+/// A submission still Processing was being run by a worker that died (or panicked) before a
+/// result, not handed back: that counts as a crash. `None` when it is finished, gone, or being
+/// cancelled.
 pub async fn claim(pool: &Pool, token: Uuid, host: &str) -> Result<Option<Submission>, DbError> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(&format!(
-            "UPDATE submissions SET status_id = 2, started_at = now(), execution_host = $2, attempts = attempts + 1 \
+            "UPDATE submissions SET status_id = 2, started_at = now(), execution_host = $2, attempts = attempts + 1, \
+             crashes = crashes + (status_id = 2)::int \
              WHERE token = $1 AND status_id IN (1, 2) AND NOT cancel_requested RETURNING {COLUMNS}"
         ))
         .await?;
@@ -405,11 +414,16 @@ pub async fn stale(pool: &Pool, idle_secs: f64, limit: i64) -> Result<Vec<(Uuid,
     found.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
 
-/// Puts a submission back in the queue's bookkeeping (status In Queue, queued now).
-pub async fn requeued(pool: &Pool, token: Uuid) -> Result<(), DbError> {
+/// Puts a submission back in the queue's bookkeeping (status In Queue, queued now); `crashed`
+/// when the worker running it died.
+pub async fn requeued(pool: &Pool, token: Uuid, crashed: bool) -> Result<(), DbError> {
     let client = pool.get().await?;
     client
-        .execute("UPDATE submissions SET status_id = 1, queued_at = now() WHERE token = $1 AND status_id IN (1, 2)", &[&token])
+        .execute(
+            "UPDATE submissions SET status_id = 1, queued_at = now(), crashes = crashes + $2::int \
+             WHERE token = $1 AND status_id IN (1, 2)",
+            &[&token, &i32::from(crashed)],
+        )
         .await?;
     Ok(())
 }

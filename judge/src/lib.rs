@@ -2,6 +2,7 @@
 //! submissions, any number of each sharing one PostgreSQL (the truth about submissions) and
 //! one Redis (the queue, live events, heartbeats).
 
+pub mod archive;
 pub mod config;
 pub mod db;
 pub mod events;

@@ -1,6 +1,7 @@
 //! Turning request parameters into a valid submission, with Judge0's rules, defaults and
 //! messages.
 
+use crate::archive;
 use crate::config::Judge0Config;
 use crate::db::NewSubmission;
 use crate::format;
@@ -39,6 +40,7 @@ enum Step {
     CommandLineArgumentsAllowed,
     CallbackAllowed,
     AdditionalFilesAllowed,
+    AdditionalFilesContent,
     NetworkAllowed,
 }
 
@@ -358,7 +360,13 @@ pub fn new_submission(
             None
         }
         Some(raw) => match format::unbase64(&raw) {
-            Some(bytes) if !bytes.is_empty() => Some(bytes),
+            Some(bytes) if !bytes.is_empty() => {
+                let max_bytes = u64::try_from(cfg.max_extract_size).unwrap_or(0).saturating_mul(1024);
+                if let Err(why) = archive::check(&bytes, max_bytes) {
+                    found.add(Step::AdditionalFilesContent, "additional_files", why);
+                }
+                Some(bytes)
+            }
             _ => {
                 found.add(Step::Input, "additional_files", "is not valid base64");
                 None

@@ -1,34 +1,32 @@
-//! Running one submission in the sandbox: write the files, compile once with the maximum
-//! limits, run `number_of_runs` times with the submission's limits, and reach Judge0's verdict.
+//! Running one submission in the sandbox: write the files, compile once with the compile
+//! step's own limits, run `number_of_runs` times with the submission's limits (each run from
+//! the box as the compile step left it), and reach Judge0's verdict.
 
-use std::io::Read;
-use std::path::{Component, Path};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use judge_sandbox::{Limits, RunResult, RunSpec, Sandbox, Status as Box, Stdin, Stream};
 use judge_wire::{OutputStream, Status};
 
-use crate::config::Judge0Config;
+use crate::archive;
+use crate::config::{CompileLimits, Judge0Config};
 use crate::db::{Outcome, Submission};
 use crate::format;
 use crate::languages::Language;
 
 /// Descriptors a program may open.
 const OPEN_FILES: u32 = 256;
-/// Largest file a compiler may write (KiB): linkers size their output up front, and a compiled
-/// program may be larger than anything a submission itself is allowed to write.
-const COMPILE_FILE_SIZE_KB: u64 = 128 * 1024;
 
 /// What an execution needs besides the submission.
 #[allow(missing_debug_implementations)] // Holds a closure.
 pub struct Context<'a> {
     /// The sandbox to take a box from.
     pub sandbox: &'a Sandbox,
-    /// Judge0's settings (for the maximum limits compilers get).
+    /// Judge0's settings.
     pub judge0: &'a Judge0Config,
-    /// Output kept per stream (KiB).
-    pub output_kb: u64,
+    /// The compile step's limits.
+    pub compile: &'a CompileLimits,
     /// Set to stop the submission.
     pub cancel: &'a AtomicBool,
     /// Receives output as it is produced: stream, bytes, run number (from 1).
@@ -69,37 +67,6 @@ fn spec(command: &str, language: &Language, limits: Limits) -> RunSpec {
     spec
 }
 
-/// Extracts a zip into the box: relative paths only, `max_kb` of content at most.
-fn extract(lease: &judge_sandbox::Lease, zip: &[u8], max_kb: i64) -> Result<(), String> {
-    let mut archive =
-        zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|e| format!("not a zip archive: {e}"))?;
-    let mut budget = u64::try_from(max_kb).unwrap_or(0).saturating_mul(1024);
-    for i in 0..archive.len() {
-        let mut file = archive.by_index(i).map_err(|e| format!("unreadable zip entry: {e}"))?;
-        if file.is_dir() {
-            continue;
-        }
-        let name = file.name().map_err(|e| format!("unreadable zip entry name: {e}"))?.into_owned();
-        let path = Path::new(&name);
-        if path.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(format!("zip entry `{name}` has an unsafe path"));
-        }
-        let mut data = Vec::new();
-        let read = file
-            .by_ref()
-            .take(budget + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| format!("cannot extract `{name}`: {e}"))?;
-        if read as u64 > budget {
-            return Err("additional files exceed the extraction limit".into());
-        }
-        budget -= read as u64;
-        let executable = file.unix_mode().is_some_and(|m| m & 0o111 != 0);
-        lease.write_file(path, &data, executable).map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
 /// Lines with trailing whitespace removed, without trailing blank lines: Judge0's comparison.
 fn normalized(output: &[u8]) -> Vec<&[u8]> {
     let mut lines: Vec<&[u8]> = output
@@ -126,8 +93,8 @@ fn signal_status(signal: i32) -> Status {
     }
 }
 
-/// The verdict for a run's result, with isolate's messages.
-fn verdict(run: &RunResult, expected: Option<&[u8]>) -> (Status, Option<String>) {
+/// The verdict for a run's result, with isolate's messages; `output_kb` is the output cap.
+fn verdict(run: &RunResult, expected: Option<&[u8]>, output_kb: u64) -> (Status, Option<String>) {
     match run.status {
         Box::Ok => match expected {
             Some(exp) if normalized(&run.stdout) != normalized(exp) => (Status::WrongAnswer, None),
@@ -150,12 +117,43 @@ fn verdict(run: &RunResult, expected: Option<&[u8]>) -> (Status, Option<String>)
             Status::RuntimeErrorNzec,
             Some(format!("Exited with error status {}", run.exit_code.unwrap_or(0))),
         ),
-        Box::OutputLimit => (Status::RuntimeErrorOther, Some("Output limit exceeded".into())),
+        // As in Judge0, where output goes to files under `max_file_size`: SIGXFSZ.
+        Box::OutputLimit => {
+            let which = if run.stdout_truncated { "stdout" } else { "stderr" };
+            let message = format!("Output limit exceeded: {which} was cut at {output_kb} KB (max_file_size)");
+            (Status::RuntimeErrorSigxfsz, Some(message))
+        }
         Box::Cancelled => (Status::InternalError, Some("Cancelled".into())),
         Box::InternalError if run.message.contains("Exec format error") => {
             (Status::ExecFormatError, Some(run.message.clone()))
         }
         Box::InternalError => (Status::InternalError, Some(run.message.clone())),
+    }
+}
+
+fn compilation_error(output: Vec<u8>) -> Outcome {
+    // As in Judge0: the program never ran, so no exit code or signal.
+    Outcome {
+        status_id: Status::CompilationError.id(),
+        compile_output: non_empty(output),
+        ..Outcome::default()
+    }
+}
+
+/// The compile step's limits as the sandbox takes them.
+fn compile_limits(c: &CompileLimits) -> Limits {
+    Limits {
+        cpu_time: secs(c.cpu_time_limit.max(0.001)),
+        extra_time: secs(c.cpu_extra_time),
+        wall_time: secs(c.wall_time_limit.max(0.001)),
+        memory_kb: c.memory_limit.max(1024),
+        processes: c.max_processes_and_or_threads.max(1),
+        file_size_kb: c.max_file_size,
+        open_files: OPEN_FILES,
+        stack_kb: c.stack_limit,
+        output_kb: c.max_output_size,
+        cpu_per_process: false,
+        memory_per_process: false,
     }
 }
 
@@ -176,30 +174,20 @@ pub fn execute(ctx: &Context<'_>, sub: &Submission, language: &Language) -> Outc
     {
         return internal(format!("Cannot write the source file: {e}"));
     }
-    if let Some(zip) = &n.additional_files
-        && let Err(e) = extract(&lease, zip, ctx.judge0.max_extract_size)
-    {
-        return internal(format!("Invalid additional_files: {e}"));
+    if let Some(zip) = &n.additional_files {
+        let max_bytes = u64::try_from(ctx.judge0.max_extract_size).unwrap_or(0).saturating_mul(1024);
+        let written = archive::extract(zip, max_bytes, |file, data| {
+            lease.write_file(&file.path, data, file.executable).map_err(|e| e.to_string())
+        });
+        if let Err(e) = written {
+            return compilation_error(format!("additional_files {e}\n").into_bytes());
+        }
     }
 
     let mut compile_output = None;
     if let Some(compile) = &language.def.compile_cmd {
-        let c = ctx.judge0;
-        let limits = Limits {
-            cpu_time: secs(c.max_cpu_time_limit.max(1.0)),
-            extra_time: secs(c.max_cpu_extra_time),
-            wall_time: secs(c.max_wall_time_limit.max(1.0)),
-            memory_kb: u64::try_from(c.max_memory_limit).unwrap_or(512_000),
-            processes: u32::try_from(c.max_max_processes_and_or_threads).unwrap_or(120),
-            file_size_kb: u64::try_from(c.max_max_file_size).unwrap_or(0).max(COMPILE_FILE_SIZE_KB),
-            open_files: OPEN_FILES,
-            stack_kb: u64::try_from(c.max_stack_limit).unwrap_or(0),
-            output_kb: ctx.output_kb,
-            cpu_per_process: false,
-            memory_per_process: false,
-        };
         let command = compile.replace("%s", n.compiler_options.as_deref().unwrap_or(""));
-        let mut compile_spec = spec(&command, language, limits);
+        let mut compile_spec = spec(&command, language, compile_limits(ctx.compile));
         compile_spec.stderr_to_stdout = true;
         let mut observe = |_: Stream, chunk: &[u8]| (ctx.live)(OutputStream::Compile, chunk, 0);
         let result = match lease.run_controlled(&compile_spec, &mut observe, Some(ctx.cancel)) {
@@ -217,28 +205,36 @@ pub fn execute(ctx: &Context<'_>, sub: &Submission, language: &Language) -> Outc
                     out.extend_from_slice(b"Compilation time limit exceeded.\n");
                 } else if other == Box::MemoryLimit {
                     out.extend_from_slice(b"Compilation memory limit exceeded.\n");
+                } else if other == Box::OutputLimit {
+                    out.extend_from_slice(b"Compilation output limit exceeded.\n");
                 }
-                // As in Judge0: the program never ran, so no exit code or signal.
-                return Outcome {
-                    status_id: Status::CompilationError.id(),
-                    compile_output: non_empty(out),
-                    ..Outcome::default()
-                };
+                return compilation_error(out);
             }
         }
     }
+    // Every run starts from the box as it is now; its files are off the box's memory account.
+    if let Err(e) = lease.checkpoint() {
+        return match language.def.compile_cmd {
+            Some(_) => {
+                compilation_error(format!("The compile step left too much in the box: {e}\n").into_bytes())
+            }
+            None => internal(format!("Cannot prepare the box: {e}")),
+        };
+    }
 
     let cpu_time = if n.cpu_time_limit > 0.0 { n.cpu_time_limit } else { ctx.judge0.max_cpu_time_limit };
+    let output_kb = u64::try_from(n.max_file_size).unwrap_or(0);
     let limits = Limits {
         cpu_time: secs(cpu_time.max(0.001)),
         extra_time: secs(n.cpu_extra_time),
         wall_time: secs(n.wall_time_limit.max(0.001)),
         memory_kb: u64::try_from(n.memory_limit).unwrap_or(0).max(1024),
         processes: u32::try_from(n.max_processes_and_or_threads).unwrap_or(1).max(1),
-        file_size_kb: u64::try_from(n.max_file_size).unwrap_or(0),
+        file_size_kb: output_kb,
         open_files: OPEN_FILES,
         stack_kb: u64::try_from(n.stack_limit).unwrap_or(0),
-        output_kb: ctx.output_kb,
+        // Judge0 writes output to files under `max_file_size`: the same cap, per stream.
+        output_kb,
         cpu_per_process: n.enable_per_process_and_thread_time_limit,
         memory_per_process: n.enable_per_process_and_thread_memory_limit,
     };
@@ -251,9 +247,16 @@ pub fn execute(ctx: &Context<'_>, sub: &Submission, language: &Language) -> Outc
     run_spec.stderr_to_stdout = n.redirect_stderr_to_stdout;
 
     let runs = n.number_of_runs.max(1) as u32;
-    let (mut cpu, mut wall, mut memory) = (0.0, 0.0, 0u64);
-    let mut last = None;
+    let (mut cpu, mut wall, mut memory, mut done) = (0.0, 0.0, 0u64, 0u32);
+    // The worst run so far (the highest Judge0 status id; the first of equals), with its verdict.
+    let mut worst: Option<(RunResult, Status, Option<String>)> = None;
     for run in 1..=runs {
+        // Nothing a run leaves in the box (a checkpoint of its progress, say) reaches the next.
+        if run > 1
+            && let Err(e) = lease.restore()
+        {
+            return internal(format!("Cannot reset the box between runs: {e}"));
+        }
         let mut observe = |stream: Stream, chunk: &[u8]| {
             let s = if stream == Stream::Stdout { OutputStream::Stdout } else { OutputStream::Stderr };
             (ctx.live)(s, chunk, run);
@@ -265,15 +268,19 @@ pub fn execute(ctx: &Context<'_>, sub: &Submission, language: &Language) -> Outc
         cpu += result.cpu_time.as_secs_f64();
         wall += result.wall_time.as_secs_f64();
         memory += result.memory_kb;
-        let stop = result.status == Box::Cancelled;
-        last = Some(result);
+        done += 1;
+        let stop = matches!(result.status, Box::Cancelled | Box::InternalError);
+        let (status, message) = verdict(&result, n.expected_output.as_deref(), output_kb);
+        if worst.as_ref().is_none_or(|(_, w, _)| status.id() > w.id()) {
+            worst = Some((result, status, message));
+        }
         if stop {
             break;
         }
     }
-    let Some(result) = last else { return internal("No run happened") };
-    let done = f64::from(runs);
-    let (status, message) = verdict(&result, n.expected_output.as_deref());
+    let Some((result, status, message)) = worst else { return internal("No run happened") };
+    // Averaged over the runs, as Judge0 does.
+    let average = f64::from(done);
     Outcome {
         status_id: status.id(),
         stdout: non_empty(result.stdout),
@@ -282,9 +289,9 @@ pub fn execute(ctx: &Context<'_>, sub: &Submission, language: &Language) -> Outc
         message,
         exit_code: result.exit_code,
         exit_signal: result.signal,
-        time: Some(format::round_ms(cpu / done)),
-        wall_time: Some(format::round_ms(wall / done)),
-        memory: Some(i32::try_from(memory / u64::from(runs)).unwrap_or(i32::MAX)),
+        time: Some(format::round_ms(cpu / average)),
+        wall_time: Some(format::round_ms(wall / average)),
+        memory: Some(i32::try_from(memory / u64::from(done)).unwrap_or(i32::MAX)),
     }
 }
 

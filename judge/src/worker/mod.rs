@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use judge_sandbox::{Bind, Sandbox, SandboxConfig};
 use judge_wire::{Envelope, Event, OutputStream, Status};
 use tokio::sync::watch;
@@ -25,8 +25,6 @@ use crate::queue::{self, CANCEL_CHANNEL, Entry, Heartbeat, Redis};
 use crate::server::view;
 use crate::startup;
 
-/// Output kept per stream (KiB).
-const OUTPUT_KB: u64 = 16 * 1024;
 /// How long a blocking queue read waits before checking for shutdown.
 const READ_BLOCK: Duration = Duration::from_secs(2);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
@@ -175,7 +173,7 @@ async fn hand_back(worker: &Worker) {
     for (token, entry) in left {
         tracing::warn!(%token, "Handing a submission back to the queue.");
         // Whichever of our own finish and this happens first, the other is a no-op.
-        let _ = db::requeued(&worker.db, token).await;
+        let _ = db::requeued(&worker.db, token, false).await;
         let _ = worker.redis.enqueue(&[token.to_string()]).await;
         let _ = worker.redis.ack(&entry).await;
     }
@@ -217,7 +215,7 @@ async fn consume(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
         if reclaim_due(&worker)
             && let Some(entry) = reclaim_one(&worker).await
         {
-            process(&worker, entry).await;
+            process_contained(&worker, entry).await;
             continue;
         }
         if conn.is_none() {
@@ -239,7 +237,7 @@ async fn consume(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
         match read {
             Ok(Some(entry)) => {
                 pause = Duration::from_millis(100);
-                process(&worker, entry).await;
+                process_contained(&worker, entry).await;
             }
             Ok(None) => {}
             Err(error) => {
@@ -255,6 +253,18 @@ async fn consume(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
 /// Publishes a live event; losing one is acceptable (the result is in PostgreSQL).
 async fn publish(redis: &Redis, token: &str, event: Event) {
     let _ = redis.publish(&Envelope { token: token.to_owned(), event }).await;
+}
+
+/// [`process`], surviving a panic: the slot goes on with the next entry, and the entry in hand
+/// stays pending, to be taken over (and counted as a crash) after the claim timeout.
+async fn process_contained(worker: &Arc<Worker>, entry: Entry) {
+    let token = entry.token.clone();
+    if std::panic::AssertUnwindSafe(process(worker, entry)).catch_unwind().await.is_err() {
+        tracing::error!(token, "Processing a submission panicked; it will be taken over.");
+        if let Ok(token) = Uuid::parse_str(&token) {
+            worker.inflight.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
+        }
+    }
 }
 
 /// Runs one queued submission to the end and acknowledges it.
@@ -294,7 +304,28 @@ async fn process(worker: &Arc<Worker>, entry: Entry) {
     });
 
     let started = Instant::now();
-    let outcome = run_submission(worker, &sub, cancel).await;
+    let outcome = if sub.crashes >= worker.config.max_crashes {
+        tracing::error!(token = %sub.token, crashes = sub.crashes, "Not running again a submission that crashed its workers.");
+        Outcome {
+            status_id: Status::InternalError.id(),
+            message: Some(format!(
+                "Running this submission made its worker crash {} times; it is not run again.",
+                sub.crashes
+            )),
+            ..Outcome::default()
+        }
+    } else {
+        match run_submission(worker, &sub, cancel).await {
+            Some(outcome) => outcome,
+            None => {
+                // As if this worker had died: the entry stays pending, is taken over after the
+                // claim timeout, and counts as a crash then.
+                tracing::error!(token = %sub.token, "Running a submission panicked; it will be taken over.");
+                worker.inflight.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
+                return;
+            }
+        }
+    };
     let recorded = record(worker, &sub, &outcome).await;
     let run_seconds = started.elapsed().as_secs_f64();
     let redis = worker.redis.clone();
@@ -332,17 +363,18 @@ enum Recorded {
     Failed,
 }
 
-/// Runs the submission on a blocking thread, relaying its output live.
-async fn run_submission(worker: &Arc<Worker>, sub: &Submission, cancel: Arc<AtomicBool>) -> Outcome {
+/// Runs the submission on a blocking thread, relaying its output live. `None` when the run
+/// panicked.
+async fn run_submission(worker: &Arc<Worker>, sub: &Submission, cancel: Arc<AtomicBool>) -> Option<Outcome> {
     let Some(language) = worker.languages.get(sub.new.language_id) else {
-        return Outcome {
+        return Some(Outcome {
             status_id: Status::InternalError.id(),
             message: Some(format!(
                 "language with id {} is not available on this worker",
                 sub.new.language_id
             )),
             ..Outcome::default()
-        };
+        });
     };
     let sandbox = match (&worker.network_sandbox, sub.new.enable_network) {
         (Some(net), true) => net.clone(),
@@ -358,6 +390,7 @@ async fn run_submission(worker: &Arc<Worker>, sub: &Submission, cancel: Arc<Atom
         }
     });
     let (sub, judge0) = (sub.clone(), worker.config.judge0.clone());
+    let (compile, fault) = (worker.config.compile.clone(), worker.config.fault_injection.clone());
     let outcome = tokio::task::spawn_blocking(move || {
         // Live output is best effort: a slow subscriber loses chunks, never the result.
         let live = move |stream: OutputStream, bytes: &[u8], run: u32| {
@@ -366,20 +399,41 @@ async fn run_submission(worker: &Arc<Worker>, sub: &Submission, cancel: Arc<Atom
         let ctx = execute::Context {
             sandbox: &sandbox,
             judge0: &judge0,
-            output_kb: OUTPUT_KB,
+            compile: &compile,
             cancel: &cancel,
             live: &live,
         };
+        inject_fault(fault.as_deref(), &sub);
         execute::execute(&ctx, &sub, &language)
     })
-    .await
-    .unwrap_or_else(|e| Outcome {
-        status_id: Status::InternalError.id(),
-        message: Some(format!("the run failed: {e}")),
-        ..Outcome::default()
-    });
+    .await;
     let _ = relay.await;
-    outcome
+    match outcome {
+        Ok(outcome) => Some(outcome),
+        Err(error) if error.is_panic() => None,
+        Err(error) => Some(Outcome {
+            status_id: Status::InternalError.id(),
+            message: Some(format!("the run failed: {error}")),
+            ..Outcome::default()
+        }),
+    }
+}
+
+/// Testing only, in debug builds: see `WorkerConfig::fault_injection`.
+fn inject_fault(fault: Option<&str>, sub: &Submission) {
+    #[cfg(debug_assertions)]
+    if let Some((kind, mark)) = fault.and_then(|f| f.split_once(':'))
+        && !mark.is_empty()
+        && sub.new.source_code.as_deref().is_some_and(|s| s.windows(mark.len()).any(|w| w == mark.as_bytes()))
+    {
+        match kind {
+            "abort" => std::process::abort(),
+            "panic" => panic!("injected fault"),
+            _ => {}
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (fault, sub);
 }
 
 /// Commits the outcome, retrying while PostgreSQL is unreachable.
@@ -467,7 +521,9 @@ async fn sweep(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
                 continue;
             }
             tracing::info!(%token, "Queueing a submission the queue had lost.");
-            if db::requeued(&worker.db, token).await.is_ok() {
+            // Processing by a worker that is gone: it died running it.
+            let crashed = status == Status::Processing.id();
+            if db::requeued(&worker.db, token, crashed).await.is_ok() {
                 let _ = worker.redis.enqueue(&[name]).await;
             }
         }
