@@ -8,7 +8,7 @@ mod support;
 
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -79,13 +79,13 @@ fn a_backend_killed_under_load_fails_no_get() {
     let gw = Arc::new(Gateway::start(&[("/", "p")], &[pool("p", &[&a, &b], "round_robin")], ""));
     let failures = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
-    let stop_at = Instant::now() + Duration::from_secs(3);
+    let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..6)
         .map(|_| {
-            let (gw, failures, done) = (gw.clone(), failures.clone(), done.clone());
+            let (gw, failures, done, stop) = (gw.clone(), failures.clone(), done.clone(), stop.clone());
             std::thread::spawn(move || {
                 let c = client();
-                while Instant::now() < stop_at {
+                while !stop.load(Ordering::Relaxed) {
                     let ok = c
                         .get(format!("{}/whoami", gw.url))
                         .send()
@@ -96,13 +96,30 @@ fn a_backend_killed_under_load_fails_no_get() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(1));
+    let serving = wait_until(Duration::from_secs(10), || a.hits() > 10);
     let hits_before_kill = a.hits();
     a.kill();
+    // The requests that matter are those between the kill and the health checks' verdict:
+    // keep the load on until the pool has taken the dead backend out, and well past it.
+    let done_at_kill = done.load(Ordering::Relaxed);
+    let taken_out = wait_until(Duration::from_secs(10), || gw.healthy_backends("p") == Some(1));
+    let done_at_verdict = done.load(Ordering::Relaxed);
+    let more_load =
+        wait_until(Duration::from_secs(10), || done.load(Ordering::Relaxed) > done_at_verdict + 200);
+    stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();
     }
-    assert!(hits_before_kill > 10, "the killed backend was serving before it died");
+    assert!(
+        serving && hits_before_kill > 10,
+        "the killed backend was serving before it died: {hits_before_kill}"
+    );
+    assert!(taken_out, "the health checks never took the killed backend out:\n{}", gw.log());
+    assert!(
+        done_at_verdict > done_at_kill && more_load,
+        "load was applied across the failover: {done_at_kill} at the kill, {done_at_verdict} when taken out, {} in all",
+        done.load(Ordering::Relaxed)
+    );
     assert!(done.load(Ordering::Relaxed) > 200, "load was applied: {}", done.load(Ordering::Relaxed));
     assert_eq!(failures.load(Ordering::Relaxed), 0, "failed GETs:\n{}", gw.log());
 }
@@ -119,7 +136,11 @@ fn no_healthy_backend_is_a_503_with_a_json_body() {
     assert_eq!(r.headers()["content-type"], "application/json");
     assert_eq!(r.json::<Value>().unwrap(), serde_json::json!({"error": "no healthy backend", "pool": "p"}));
     // Once the checks have marked them down, the answer comes without trying.
-    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        wait_until(Duration::from_secs(5), || gw.healthy_backends("p") == Some(0)),
+        "the health checks never marked the dead backends down:\n{}",
+        gw.log()
+    );
     let started = Instant::now();
     let r = client().get(format!("{}/whoami", gw.url)).send().unwrap();
     assert_eq!(r.status(), 503);
@@ -318,7 +339,11 @@ fn sigterm_lets_requests_in_flight_finish() {
     let slow = std::thread::spawn(move || {
         client().get(url).send().map(|r| (r.status().as_u16(), r.text().unwrap_or_default()))
     });
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        wait_until(Duration::from_secs(5), || a.hits() == 1),
+        "the slow request never reached the backend:\n{}",
+        gw.log()
+    );
     let status = gw.terminate();
     assert!(status.success(), "exit: {status:?}");
     assert_eq!(slow.join().unwrap().unwrap(), (200, "slow done".to_owned()));
@@ -331,7 +356,7 @@ fn a_new_binary_takes_the_listeners_over_without_refusing_a_request() {
     let url = old.url.clone();
     let failures = Arc::new(AtomicUsize::new(0));
     let served = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let load = {
         let (failures, served, stop) = (failures.clone(), served.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -357,7 +382,17 @@ fn a_new_binary_takes_the_listeners_over_without_refusing_a_request() {
         })
     };
     let mut new = old.start_successor();
-    std::thread::sleep(Duration::from_millis(500));
+    // Signalled before the successor listens, the old gateway would retry only after a second;
+    // and the load must be running when the listeners change hands.
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            old.successor_is_listening() && served.load(Ordering::Relaxed) >= 10
+        }),
+        "the successor never listened on {} (or no load: {} served):\n{}",
+        old.upgrade_sock().display(),
+        served.load(Ordering::Relaxed),
+        std::fs::read_to_string(old.dir.path().join("successor.log")).unwrap_or_default()
+    );
     let before = served.load(Ordering::Relaxed);
     old.signal("QUIT");
     let status = old.wait();

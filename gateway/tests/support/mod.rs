@@ -20,7 +20,7 @@ use axum::response::sse::{Event, Sse};
 use axum::routing::{any, get};
 use serde_json::json;
 
-/// One backend: a name, a health switch, a request counter.
+/// One backend: a name, a health switch, a counter of requests to `/whoami` and `/slow`.
 #[derive(Clone)]
 pub struct Backend {
     pub name: String,
@@ -83,7 +83,9 @@ async fn ws(upgrade: WebSocketUpgrade) -> impl IntoResponse {
     })
 }
 
-async fn slow() -> &'static str {
+async fn slow(State(s): State<AppState>) -> &'static str {
+    // Counted on arrival, so a test can tell the request is in flight.
+    s.hits.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     "slow done"
 }
@@ -215,6 +217,34 @@ impl Gateway {
     pub fn terminate(mut self) -> std::process::ExitStatus {
         Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         self.child.wait().unwrap()
+    }
+
+    /// How many backends of `pool` pass their health checks, as the admin `/healthz` reports
+    /// it (the pool's own state, which request routing reads).
+    pub fn healthy_backends(&self, pool: &str) -> Option<u64> {
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
+        let health: serde_json::Value =
+            client.get(format!("{}/healthz", self.admin)).send().ok()?.json().ok()?;
+        health["pools"][pool]["healthy"].as_u64()
+    }
+
+    /// The socket a successor (`--upgrade`) listens on for the listeners to be handed over.
+    pub fn upgrade_sock(&self) -> PathBuf {
+        self.dir.path().join("upgrade.sock")
+    }
+
+    /// Whether a successor is listening on the upgrade socket, read from `/proc/net/unix`:
+    /// connecting to find out would take the one connection the successor accepts.
+    pub fn successor_is_listening(&self) -> bool {
+        // Columns: Num RefCount Protocol Flags Type St Inode Path; Flags has __SO_ACCEPTCON
+        // (0x10000) once listen(2) was called.
+        let sock = self.upgrade_sock().display().to_string();
+        std::fs::read_to_string("/proc/net/unix").unwrap().lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() == 8
+                && fields[7] == sock
+                && u32::from_str_radix(fields[3], 16).is_ok_and(|flags| flags & 0x10000 != 0)
+        })
     }
 
     pub fn config_path(&self) -> PathBuf {
