@@ -59,12 +59,17 @@ impl Callbacks {
     }
 }
 
+/// The receivers of [`Callbacks`] listen on loopback, which callbacks reach only when allowed.
+fn callbacks_to_loopback() -> (String, String) {
+    ("CALLBACK_ALLOWED_HOSTS".into(), "127.0.0.1".into())
+}
+
 fn fast_recovery() -> Options {
     Options {
         servers: 1,
         workers: 2,
         concurrency: 1,
-        env: vec![("WORKER_CLAIM_TIMEOUT".into(), "3".into())],
+        env: vec![("WORKER_CLAIM_TIMEOUT".into(), "3".into()), callbacks_to_loopback()],
         ..Options::default()
     }
 }
@@ -151,7 +156,7 @@ fn a_stopping_worker_finishes_its_submission_before_exiting() {
 fn redis_restarting_and_losing_its_data_loses_no_accepted_submission() {
     let mut cluster = Cluster::start(Options {
         servers: 2,
-        env: vec![("WORKER_CLAIM_TIMEOUT".into(), "3".into())],
+        env: vec![("WORKER_CLAIM_TIMEOUT".into(), "3".into()), callbacks_to_loopback()],
         ..Options::default()
     });
     let callbacks = Callbacks::start();
