@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+use crate::worker::callback::Allowance;
+
 /// `judge server` or `judge worker`.
 #[derive(Debug, Parser)]
 #[command(
@@ -292,6 +294,11 @@ pub struct WorkerConfig {
     /// Seconds a stopping worker waits for its runs before handing them back.
     #[arg(long, env = "WORKER_SHUTDOWN_GRACE", default_value_t = 60)]
     pub shutdown_grace_secs: u64,
+    /// Destinations callbacks may reach although they are not public addresses: host names,
+    /// IP addresses and CIDR ranges, separated by spaces or commas (`127.0.0.1 10.0.0.0/8
+    /// hooks.internal`). By default callbacks reach only public addresses.
+    #[arg(long, env = "CALLBACK_ALLOWED_HOSTS", default_value = "", value_parser = Allowance::parse)]
+    pub callback_allowed_hosts: Allowance,
     /// Times a submission may be taken over from a worker that died (or panicked) running it
     /// before it ends as Internal Error instead of being run again: a submission that crashes
     /// whatever runs it must not take the cluster down one worker after another.
@@ -344,5 +351,21 @@ mod tests {
         assert!(AllowedLanguages::default().allows(71, "Python (3.11.2)"));
         let err = Cli::try_parse_from(["judge", "server", "--memory-limit", "lots"]).unwrap_err();
         assert!(err.to_string().contains("--memory-limit"));
+    }
+
+    #[test]
+    fn callback_allowance_is_parsed_at_start() {
+        let cli = Cli::try_parse_from(["judge", "worker"]).unwrap();
+        let Command::Worker(worker) = cli.command else { panic!("not a worker") };
+        assert_eq!(worker.callback_allowed_hosts, Allowance::default());
+        let cli =
+            Cli::try_parse_from(["judge", "worker", "--callback-allowed-hosts", "127.0.0.1 hooks.internal"])
+                .unwrap();
+        let Command::Worker(worker) = cli.command else { panic!("not a worker") };
+        assert_eq!(worker.callback_allowed_hosts, Allowance::parse("hooks.internal,127.0.0.1/32").unwrap());
+        let err = Cli::try_parse_from(["judge", "worker", "--callback-allowed-hosts", "10.0.0.0/40"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CALLBACK_ALLOWED_HOSTS") && err.contains("10.0.0.0/40"), "{err}");
     }
 }

@@ -20,7 +20,10 @@ fn submit(cluster: &Cluster, body: &Value) -> String {
 
 #[test]
 fn extensions() {
-    let cluster = Cluster::start(Options { servers: 1, workers: 1, concurrency: 1, ..Options::default() });
+    // The callback receiver listens on loopback, which callbacks reach only when allowed.
+    let env = vec![("CALLBACK_ALLOWED_HOSTS".into(), "127.0.0.1".into())];
+    let cluster =
+        Cluster::start(Options { servers: 1, workers: 1, concurrency: 1, env, ..Options::default() });
     live_events_stream_status_output_and_the_result(&cluster);
     events_of_a_finished_submission_are_its_result(&cluster);
     cancelling_stops_running_and_queued_submissions(&cluster);

@@ -59,12 +59,17 @@ impl Callbacks {
     }
 }
 
+/// The receivers of [`Callbacks`] listen on loopback, which callbacks reach only when allowed.
+fn callbacks_to_loopback() -> (String, String) {
+    ("CALLBACK_ALLOWED_HOSTS".into(), "127.0.0.1".into())
+}
+
 fn fast_recovery() -> Options {
     Options {
         servers: 1,
         workers: 2,
         concurrency: 1,
-        env: vec![("WORKER_CLAIM_TIMEOUT".into(), "3".into())],
+        env: vec![("WORKER_CLAIM_TIMEOUT".into(), "3".into()), callbacks_to_loopback()],
         ..Options::default()
     }
 }
@@ -104,6 +109,63 @@ fn worker_index(name: &str) -> usize {
     name.trim_start_matches("test-worker-").parse().unwrap()
 }
 
+/// Seconds since boot.
+fn uptime() -> f64 {
+    let text = std::fs::read_to_string("/proc/uptime").unwrap();
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// A process as `/proc` shows it.
+#[derive(Debug, Clone)]
+struct Process {
+    pid: u32,
+    parent: u32,
+    /// Clock ticks after boot: a pid reused by another process has another start.
+    start: u64,
+    state: char,
+    cmdline: String,
+}
+
+impl Process {
+    fn read(pid: u32) -> Option<Process> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name may hold spaces and parentheses: the other fields follow its last ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        Some(Process {
+            pid,
+            state: fields.first()?.chars().next()?,
+            parent: fields.get(1)?.parse().ok()?,
+            start: fields.get(19)?.parse().ok()?,
+            cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
+        })
+    }
+
+    /// Every process descending from `root` (its children, theirs, ...).
+    fn descendants(root: u32) -> Vec<Process> {
+        let all: Vec<Process> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .filter_map(Process::read)
+            .collect();
+        let (mut found, mut parents) = (Vec::new(), vec![root]);
+        while let Some(parent) = parents.pop() {
+            for child in all.iter().filter(|p| p.parent == parent) {
+                parents.push(child.pid);
+                found.push(child.clone());
+            }
+        }
+        found
+    }
+
+    /// Whether it still runs: neither gone nor a zombie. (Nothing reaps orphans on some
+    /// machines, so a dead process may stay a zombie.)
+    fn runs(&self) -> bool {
+        Process::read(self.pid).is_some_and(|now| now.start == self.start && now.state != 'Z')
+    }
+}
+
 #[test]
 fn a_worker_killed_mid_run_loses_nothing_and_the_submission_finishes_once() {
     let mut cluster = Cluster::start(fast_recovery());
@@ -116,8 +178,33 @@ fn a_worker_killed_mid_run_loses_nothing_and_the_submission_finishes_once() {
             "callback_url": callbacks.url,
         }),
     );
-    let victim = busy_worker(&cluster);
-    cluster.kill_worker(worker_index(&victim));
+    // The worker running the program, and everything it started: its boxes' keepers (its
+    // children), and the program (a keeper's child).
+    let workers = [cluster.worker_pid(0), cluster.worker_pid(1)];
+    let mut found = None;
+    let started = support::wait_until(Duration::from_secs(30), || {
+        found = workers.iter().enumerate().find_map(|(i, &pid)| {
+            let processes = Process::descendants(pid);
+            let program = processes.iter().any(|p| p.cmdline.contains("script.py") && p.runs());
+            program.then_some((i, processes))
+        });
+        found.is_some()
+    });
+    assert!(started, "no worker's box ran the program:\n{}", cluster.logs());
+    let (victim, boxes) = found.unwrap();
+    let program = boxes.iter().find(|p| p.cmdline.contains("script.py")).cloned();
+    let program = program.unwrap_or_else(|| panic!("the program is not among {boxes:?}"));
+    assert!(boxes.iter().any(|p| p.parent == workers[victim]), "no keeper among {boxes:?}");
+    cluster.kill_worker(victim);
+    // The killed worker's boxes died with it: its keepers, and the program, which would still be
+    // sleeping had its box survived (a keeper outlives its runs; the program sleeps 3 s).
+    let gone = support::wait_until(Duration::from_secs(10), || !boxes.iter().any(Process::runs));
+    let left: Vec<&Process> = boxes.iter().filter(|p| p.runs()).collect();
+    assert!(gone, "processes of the killed worker's boxes still run: {left:?}");
+    // Killed, not finished: gone before its 3 s sleep could end (2.9: the clocks below step by
+    // 10 ms; USER_HZ, the unit of start times in /proc, is 100 on Linux).
+    let lived = uptime() - program.start as f64 / 100.0;
+    assert!(lived < 2.9, "the program ended by itself ({lived:.2} s), not with its box");
     let done = cluster.await_token(&token, "status,stdout", Duration::from_secs(60));
     assert_eq!(
         (done["status"]["id"].clone(), done["stdout"].clone()),
@@ -125,9 +212,6 @@ fn a_worker_killed_mid_run_loses_nothing_and_the_submission_finishes_once() {
         "{done}"
     );
     assert!(support::wait_until(Duration::from_secs(10), || callbacks.count(&token) == 1));
-    // The killed worker's box died with it: no program of it is left.
-    let leftovers = std::process::Command::new("pgrep").args(["-f", "time.sleep\\(3\\)"]).output().unwrap();
-    assert!(leftovers.stdout.is_empty(), "the killed worker's program still runs");
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(callbacks.count(&token), 1, "finished more than once");
 }
@@ -151,7 +235,7 @@ fn a_stopping_worker_finishes_its_submission_before_exiting() {
 fn redis_restarting_and_losing_its_data_loses_no_accepted_submission() {
     let mut cluster = Cluster::start(Options {
         servers: 2,
-        env: vec![("WORKER_CLAIM_TIMEOUT".into(), "3".into())],
+        env: vec![("WORKER_CLAIM_TIMEOUT".into(), "3".into()), callbacks_to_loopback()],
         ..Options::default()
     });
     let callbacks = Callbacks::start();

@@ -1,7 +1,7 @@
 //! `judge worker`: takes submissions from the queue, runs them in the sandbox, records the
 //! results, tells the waiting servers and the callback URLs.
 
-mod callback;
+pub mod callback;
 pub mod execute;
 
 use std::collections::HashMap;
@@ -51,7 +51,9 @@ struct Worker {
     /// When a slot last looked for work abandoned by silent workers.
     last_reclaim: Mutex<Instant>,
     stopping: AtomicBool,
+    /// Sends callbacks; it connects only where `callback_allowance` permits.
     http: reqwest::Client,
+    callback_allowance: Arc<callback::Allowance>,
 }
 
 fn host_name() -> String {
@@ -114,11 +116,14 @@ pub async fn run(
         });
     }
 
+    let callback_allowance = Arc::new(config.callback_allowed_hosts.clone());
     let worker = Arc::new(Worker {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs_f64(config.judge0.callbacks_timeout.max(0.1)))
-            .build()
-            .context("cannot build the callback client")?,
+        http: callback::client(
+            callback_allowance.clone(),
+            Duration::from_secs_f64(config.judge0.callbacks_timeout.max(0.1)),
+        )
+        .context("cannot build the callback client")?,
+        callback_allowance,
         config,
         name,
         concurrency,
@@ -338,8 +343,8 @@ async fn process(worker: &Arc<Worker>, entry: Entry) {
             if let Some(url) = done.new.callback_url.clone() {
                 let w = worker.clone();
                 tokio::spawn(async move {
-                    callback::send(&w.http, &url, &done, &w.languages, w.config.judge0.callbacks_max_tries)
-                        .await;
+                    let tries = w.config.judge0.callbacks_max_tries;
+                    callback::send(&w.http, &w.callback_allowance, &url, &done, &w.languages, tries).await;
                 });
             }
             let _ = worker.redis.ack(&entry.id).await;

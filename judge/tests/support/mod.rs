@@ -167,6 +167,11 @@ impl Cluster {
         child.wait().unwrap()
     }
 
+    /// What worker `i` has logged so far.
+    pub fn worker_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("worker-{i}.log"))).unwrap_or_default()
+    }
+
     /// The first server's URL.
     pub fn url(&self) -> &str {
         &self.server_urls[0]
