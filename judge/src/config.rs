@@ -240,22 +240,48 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Args)]
 pub struct CompileLimits {
     /// CPU time (s).
-    #[arg(long = "compile-cpu-time-limit", env = "COMPILE_CPU_TIME_LIMIT", default_value_t = 10.0)]
+    #[arg(
+        id = "compile_cpu_time_limit",
+        long = "compile-cpu-time-limit",
+        env = "COMPILE_CPU_TIME_LIMIT",
+        default_value_t = 10.0
+    )]
     pub cpu_time_limit: f64,
     /// Extra CPU time before the compiler is killed (s).
-    #[arg(long = "compile-cpu-extra-time", env = "COMPILE_CPU_EXTRA_TIME", default_value_t = 1.0)]
+    #[arg(
+        id = "compile_cpu_extra_time",
+        long = "compile-cpu-extra-time",
+        env = "COMPILE_CPU_EXTRA_TIME",
+        default_value_t = 1.0
+    )]
     pub cpu_extra_time: f64,
     /// Wall time (s).
-    #[arg(long = "compile-wall-time-limit", env = "COMPILE_WALL_TIME_LIMIT", default_value_t = 20.0)]
+    #[arg(
+        id = "compile_wall_time_limit",
+        long = "compile-wall-time-limit",
+        env = "COMPILE_WALL_TIME_LIMIT",
+        default_value_t = 20.0
+    )]
     pub wall_time_limit: f64,
     /// Memory of all its processes (KB).
-    #[arg(long = "compile-memory-limit", env = "COMPILE_MEMORY_LIMIT", default_value_t = 512_000)]
+    #[arg(
+        id = "compile_memory_limit",
+        long = "compile-memory-limit",
+        env = "COMPILE_MEMORY_LIMIT",
+        default_value_t = 512_000
+    )]
     pub memory_limit: u64,
     /// Stack per process (KB; 0 = bounded by memory only).
-    #[arg(long = "compile-stack-limit", env = "COMPILE_STACK_LIMIT", default_value_t = 128_000)]
+    #[arg(
+        id = "compile_stack_limit",
+        long = "compile-stack-limit",
+        env = "COMPILE_STACK_LIMIT",
+        default_value_t = 128_000
+    )]
     pub stack_limit: u64,
     /// Processes and threads.
     #[arg(
+        id = "compile_max_processes_and_or_threads",
         long = "compile-max-processes-and-or-threads",
         env = "COMPILE_MAX_PROCESSES_AND_OR_THREADS",
         default_value_t = 128
@@ -263,10 +289,15 @@ pub struct CompileLimits {
     pub max_processes_and_or_threads: u32,
     /// Largest file it may write (KB): a compiled program may be larger than anything a
     /// submission may write.
-    #[arg(long = "compile-max-file-size", env = "COMPILE_MAX_FILE_SIZE", default_value_t = 128 * 1024)]
+    #[arg(id = "compile_max_file_size", long = "compile-max-file-size", env = "COMPILE_MAX_FILE_SIZE", default_value_t = 128 * 1024)]
     pub max_file_size: u64,
     /// Compiler output kept (KB); more ends the step as a compilation error.
-    #[arg(long = "compile-max-output-size", env = "COMPILE_MAX_OUTPUT_SIZE", default_value_t = 1024)]
+    #[arg(
+        id = "compile_max_output_size",
+        long = "compile-max-output-size",
+        env = "COMPILE_MAX_OUTPUT_SIZE",
+        default_value_t = 1024
+    )]
     pub max_output_size: u64,
 }
 
@@ -308,8 +339,8 @@ pub struct WorkerConfig {
     #[command(flatten)]
     pub compile: CompileLimits,
     /// Testing only, and only in debug builds (release builds ignore it): `abort:MARK` or
-    /// `panic:MARK` makes the worker abort, or panic, while running a submission whose source
-    /// contains MARK, to exercise crash containment.
+    /// `panic:MARK` (several separated by commas) makes the worker abort, or panic, while
+    /// running a submission whose source contains MARK, to exercise crash containment.
     #[arg(long, env = "VERDICT_FAULT_INJECTION", hide = true)]
     pub fault_injection: Option<String>,
     /// Where the judge keeps its state.
@@ -349,6 +380,10 @@ mod tests {
         assert!(!allowed.allows(1, "Clojure (1.10)"), "a name's start, up to a space");
         assert_eq!(allowed.describe(), "C, C++ and 73");
         assert!(AllowedLanguages::default().allows(71, "Python (3.11.2)"));
+        let cli = Cli::try_parse_from(["judge", "worker", "--compile-cpu-time-limit", "3"]).unwrap();
+        let Command::Worker(worker) = cli.command else { panic!("not a worker") };
+        assert_eq!((worker.compile.cpu_time_limit, worker.compile.max_processes_and_or_threads), (3.0, 128));
+        assert_eq!((worker.judge0.max_cpu_time_limit, worker.max_crashes), (15.0, 2));
         let err = Cli::try_parse_from(["judge", "server", "--memory-limit", "lots"]).unwrap_err();
         assert!(err.to_string().contains("--memory-limit"));
     }

@@ -427,10 +427,11 @@ async fn run_submission(worker: &Arc<Worker>, sub: &Submission, cancel: Arc<Atom
 /// Testing only, in debug builds: see `WorkerConfig::fault_injection`.
 fn inject_fault(fault: Option<&str>, sub: &Submission) {
     #[cfg(debug_assertions)]
-    if let Some((kind, mark)) = fault.and_then(|f| f.split_once(':'))
-        && !mark.is_empty()
-        && sub.new.source_code.as_deref().is_some_and(|s| s.windows(mark.len()).any(|w| w == mark.as_bytes()))
-    {
+    for (kind, mark) in fault.into_iter().flat_map(|f| f.split(',')).filter_map(|f| f.split_once(':')) {
+        let source = sub.new.source_code.as_deref().unwrap_or_default();
+        if mark.is_empty() || !source.windows(mark.len()).any(|w| w == mark.as_bytes()) {
+            continue;
+        }
         match kind {
             "abort" => std::process::abort(),
             "panic" => panic!("injected fault"),

@@ -168,6 +168,14 @@ impl Cluster {
     }
 
     /// What worker `i` has logged so far.
+    /// Whether worker `i` has exited (crashed), reaping it if so.
+    pub fn worker_exited(&mut self, i: usize) -> bool {
+        match &mut self.workers[i] {
+            Some((_, child)) => child.try_wait().unwrap().is_some(),
+            None => true,
+        }
+    }
+
     pub fn worker_log(&self, i: usize) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("worker-{i}.log"))).unwrap_or_default()
     }
