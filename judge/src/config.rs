@@ -226,6 +226,16 @@ pub struct ServerConfig {
     /// Longest `wait=true` (s); then the submission is returned as it stands.
     #[arg(long, env = "MAX_WAIT_SECONDS", default_value_t = 300.0)]
     pub max_wait_seconds: f64,
+    /// Reads of submissions (fetching and rendering them) at once; each may hold a large
+    /// submission twice in memory while it renders.
+    #[arg(long, env = "MAX_CONCURRENT_READS", default_value_t = 4)]
+    pub max_concurrent_reads: usize,
+    /// MiB of large answers (over 1 MiB each) being sent at once; more wait, then get 503.
+    #[arg(long, env = "ANSWER_BUDGET_MB", default_value_t = 256)]
+    pub answer_budget_mb: u32,
+    /// Live event streams (`/submissions/:token/events`) open at once; more get 503.
+    #[arg(long, env = "MAX_EVENT_STREAMS", default_value_t = 1024)]
+    pub max_event_streams: usize,
     /// Where the judge keeps its state.
     #[command(flatten)]
     pub connections: Connections,

@@ -245,29 +245,64 @@ pub async fn insert(pool: &Pool, subs: &[NewSubmission]) -> Result<Vec<Uuid>, Db
     Ok(tokens)
 }
 
-/// One submission.
-pub async fn get(pool: &Pool, token: Uuid) -> Result<Option<Submission>, DbError> {
+/// The columns that can be large (text a client sent, output, the zip): a read fetches only
+/// those its answer shows.
+const LARGE: [&str; 7] =
+    ["source_code", "stdin", "expected_output", "stdout", "stderr", "compile_output", "additional_files"];
+
+/// The select list for an answer showing `fields`: every column, but the large ones it does
+/// not show come back empty.
+fn columns_for(fields: &[&str]) -> String {
+    let mut list = COLUMNS.to_owned();
+    for column in LARGE {
+        if !fields.contains(&column) {
+            list = list.replacen(&format!(" {column},"), &format!(" NULL::bytea AS {column},"), 1);
+        }
+    }
+    list
+}
+
+/// One submission, with the large columns `fields` shows (all of them for [`ALL`]).
+pub async fn get(pool: &Pool, token: Uuid, fields: &[&str]) -> Result<Option<Submission>, DbError> {
     let client = pool.get().await?;
-    let stmt = client.prepare_cached(&format!("SELECT {COLUMNS} FROM submissions WHERE token = $1")).await?;
+    let stmt = client
+        .prepare_cached(&format!("SELECT {} FROM submissions WHERE token = $1", columns_for(fields)))
+        .await?;
     let row = client.query_opt(&stmt, &[&token]).await?;
     row.map(|r| Submission::from_row(&r)).transpose().map_err(DbError::from)
 }
 
-/// Several submissions, in no particular order.
-pub async fn get_many(pool: &Pool, tokens: &[Uuid]) -> Result<Vec<Submission>, DbError> {
+/// Every field, for reads that need the whole submission.
+pub const ALL: &[&str] = &LARGE;
+
+/// A submission's status, or `None` when there is no such submission.
+pub async fn status(pool: &Pool, token: Uuid) -> Result<Option<i32>, DbError> {
     let client = pool.get().await?;
-    let found =
-        client.query(&format!("SELECT {COLUMNS} FROM submissions WHERE token = ANY($1)"), &[&tokens]).await?;
+    let stmt = client.prepare_cached("SELECT status_id FROM submissions WHERE token = $1").await?;
+    Ok(client.query_opt(&stmt, &[&token]).await?.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// Several submissions, in no particular order, with the large columns `fields` shows.
+pub async fn get_many(pool: &Pool, tokens: &[Uuid], fields: &[&str]) -> Result<Vec<Submission>, DbError> {
+    let client = pool.get().await?;
+    let found = client
+        .query(&format!("SELECT {} FROM submissions WHERE token = ANY($1)", columns_for(fields)), &[&tokens])
+        .await?;
     rows(&found)
 }
 
 /// A page of submissions, newest first, and the total count.
-pub async fn list(pool: &Pool, page: i64, per_page: i64) -> Result<(Vec<Submission>, i64), DbError> {
+pub async fn list(
+    pool: &Pool,
+    page: i64,
+    per_page: i64,
+    fields: &[&str],
+) -> Result<(Vec<Submission>, i64), DbError> {
     let client = pool.get().await?;
     let offset = (page - 1).saturating_mul(per_page);
     let found = client
         .query(
-            &format!("SELECT {COLUMNS} FROM submissions ORDER BY id DESC LIMIT $1 OFFSET $2"),
+            &format!("SELECT {} FROM submissions ORDER BY id DESC LIMIT $1 OFFSET $2", columns_for(fields)),
             &[&per_page, &offset],
         )
         .await?;
@@ -479,4 +514,19 @@ pub async fn ping(pool: &Pool) -> Result<(), DbError> {
     let client = pool.get().await?;
     client.query_one("SELECT 1", &[]).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_fetch_only_the_large_columns_shown() {
+        assert_eq!(columns_for(ALL), COLUMNS);
+        let none = columns_for(&[]);
+        assert_eq!(none.matches("NULL::bytea AS").count(), LARGE.len(), "{none}");
+        let some = columns_for(&["stdout", "status", "time"]);
+        assert_eq!(some.matches("NULL::bytea AS").count(), LARGE.len() - 1, "{some}");
+        assert!(some.contains(" stdout,") && some.contains("NULL::bytea AS stderr,"), "{some}");
+    }
 }

@@ -1,14 +1,16 @@
-//! Completion notifications on the server side: one Redis subscription per server process,
-//! fanned out to the requests waiting for a submission (`wait=true`).
+//! Notifications on the server side, each from one Redis subscription per server process,
+//! fanned out: completions to the requests waiting for a submission (`wait=true`), live events
+//! to the event streams watching it (`LiveHub`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::queue::{DONE_CHANNEL, Redis};
+use crate::queue::{DONE_CHANNEL, Redis, live_channel};
 
 /// Requests waiting for submissions to finish.
 #[derive(Debug, Default, Clone)]
@@ -126,6 +128,245 @@ pub async fn dispatch(redis: Redis, waiters: Waiters, mut shutdown: tokio::sync:
             _ = shutdown.changed() => return,
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Bytes of live events one stream may have waiting; a stream further behind is dropped.
+pub const LIVE_BUFFER_BYTES: usize = 256 * 1024;
+/// Events one stream may have waiting.
+const LIVE_BUFFER_EVENTS: usize = 1024;
+/// Longest a new stream waits for its subscription to be in place.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(5);
+
+/// What a live subscription receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveMessage {
+    /// An event as the worker published it (a JSON `Envelope`).
+    Event(Arc<str>),
+    /// The subscription was interrupted: events may have been missed, look at the row again.
+    Gap,
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    id: u64,
+    tx: mpsc::Sender<LiveMessage>,
+    /// Bytes sent and not yet taken.
+    queued: Arc<AtomicUsize>,
+}
+
+/// A request to the hub's subscription task.
+#[derive(Debug)]
+pub enum Command {
+    /// Subscribe to a token's channel if not already; answer when in place.
+    Watch(String, oneshot::Sender<()>),
+    /// Unsubscribe from a token's channel if nobody watches it any more.
+    Forget(String),
+}
+
+#[derive(Debug)]
+struct HubState {
+    watchers: Mutex<HashMap<String, Vec<Subscriber>>>,
+    commands: mpsc::UnboundedSender<Command>,
+    next_id: AtomicU64,
+}
+
+/// Live events of running submissions for the event streams of one server process: one Redis
+/// connection subscribed to the channels of the tokens being watched, fanned out. Each stream
+/// has a bounded buffer ([`LIVE_BUFFER_BYTES`]) and is dropped when it falls behind, so a
+/// client that never reads costs that much and no more, and no stream costs Redis a
+/// connection.
+#[derive(Debug, Clone)]
+pub struct LiveHub {
+    state: Arc<HubState>,
+}
+
+/// One stream's subscription; dropping it ends the watch.
+#[derive(Debug)]
+pub struct LiveSubscription {
+    token: String,
+    id: u64,
+    rx: mpsc::Receiver<LiveMessage>,
+    queued: Arc<AtomicUsize>,
+    hub: LiveHub,
+}
+
+impl LiveSubscription {
+    /// The next message; `None` when the stream was dropped for falling behind (or the hub
+    /// is gone).
+    pub async fn next(&mut self) -> Option<LiveMessage> {
+        let message = self.rx.recv().await?;
+        if let LiveMessage::Event(payload) = &message {
+            self.queued.fetch_sub(payload.len(), Ordering::Relaxed);
+        }
+        Some(message)
+    }
+}
+
+impl Drop for LiveSubscription {
+    fn drop(&mut self) {
+        self.hub.remove(&self.token, self.id);
+    }
+}
+
+impl LiveHub {
+    /// A hub and the task that keeps its Redis subscription (run it with [`LiveHub::run`]).
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Command>) {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let state = HubState { watchers: Mutex::default(), commands, next_id: AtomicU64::new(0) };
+        (Self { state: Arc::new(state) }, rx)
+    }
+
+    /// Starts watching `token`; returns once the subscription is in place (or, while Redis is
+    /// away, once it will be: a [`LiveMessage::Gap`] follows then).
+    pub async fn subscribe(&self, token: &str) -> LiveSubscription {
+        let (tx, rx) = mpsc::channel(LIVE_BUFFER_EVENTS);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let id = self.state.next_id.fetch_add(1, Ordering::Relaxed);
+        self.state
+            .watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(token.to_owned())
+            .or_default()
+            .push(Subscriber { id, tx, queued: queued.clone() });
+        let (ack, done) = oneshot::channel();
+        if self.state.commands.send(Command::Watch(token.to_owned(), ack)).is_ok() {
+            let _ = tokio::time::timeout(SUBSCRIBE_WAIT, done).await;
+        }
+        LiveSubscription { token: token.to_owned(), id, rx, queued, hub: self.clone() }
+    }
+
+    /// How many streams are watching.
+    pub fn len(&self) -> usize {
+        self.state.watchers.lock().unwrap_or_else(PoisonError::into_inner).values().map(Vec::len).sum()
+    }
+
+    /// Whether no stream is watching.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn remove(&self, token: &str, id: u64) {
+        let mut watchers = self.state.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(list) = watchers.get_mut(token) {
+            list.retain(|s| s.id != id);
+            if list.is_empty() {
+                watchers.remove(token);
+                let _ = self.state.commands.send(Command::Forget(token.to_owned()));
+            }
+        }
+    }
+
+    /// Hands a published event to every stream watching its token, dropping those that fell
+    /// behind.
+    fn fan_out(&self, channel: &str, payload: &str) {
+        let Some(token) = channel.strip_prefix(&live_channel("")) else { return };
+        let payload: Arc<str> = payload.into();
+        let mut watchers = self.state.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(list) = watchers.get_mut(token) else { return };
+        list.retain(|s| {
+            let queued = s.queued.load(Ordering::Relaxed);
+            if queued + payload.len() > LIVE_BUFFER_BYTES {
+                tracing::info!(token, "Dropping an event stream that fell behind.");
+                return false;
+            }
+            s.queued.fetch_add(payload.len(), Ordering::Relaxed);
+            s.tx.try_send(LiveMessage::Event(payload.clone())).is_ok()
+        });
+        if list.is_empty() {
+            watchers.remove(token);
+            let _ = self.state.commands.send(Command::Forget(token.to_owned()));
+        }
+    }
+
+    /// Tells every stream that events may have been missed.
+    fn gap(&self) {
+        let mut watchers = self.state.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        for list in watchers.values_mut() {
+            list.retain(|s| s.tx.try_send(LiveMessage::Gap).is_ok());
+        }
+        watchers.retain(|_, list| !list.is_empty());
+    }
+
+    fn watched(&self) -> Vec<String> {
+        self.state.watchers.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+    }
+
+    /// Keeps the hub's subscription until `shutdown`, reconnecting to Redis as needed.
+    pub async fn run(
+        self,
+        redis: Redis,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let pubsub = tokio::select! {
+                p = redis.pubsub() => p,
+                _ = shutdown.changed() => return,
+            };
+            let (mut sink, mut stream) = match pubsub {
+                Ok(p) => p.split(),
+                Err(error) => {
+                    tracing::warn!(%error, "Cannot subscribe to live events; retrying.");
+                    // Streams waiting for their subscription go on; a gap follows.
+                    while let Ok(command) = commands.try_recv() {
+                        drop(command);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            let mut subscribed = HashSet::new();
+            let mut broken = false;
+            for token in self.watched() {
+                if sink.subscribe(live_channel(&token)).await.is_err() {
+                    broken = true;
+                    break;
+                }
+                subscribed.insert(token);
+            }
+            // Whatever was published while we were not listening is missed.
+            self.gap();
+            while !broken {
+                tokio::select! {
+                    command = commands.recv() => match command {
+                        Some(Command::Watch(token, ack)) => {
+                            if !subscribed.contains(&token) {
+                                if sink.subscribe(live_channel(&token)).await.is_err() {
+                                    break;
+                                }
+                                subscribed.insert(token);
+                            }
+                            let _ = ack.send(());
+                        }
+                        Some(Command::Forget(token)) => {
+                            let watched = self.state.watchers.lock().unwrap_or_else(PoisonError::into_inner).contains_key(&token);
+                            if !watched && subscribed.remove(&token) && sink.unsubscribe(live_channel(&token)).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => return,
+                    },
+                    message = stream.next() => match message {
+                        Some(message) => {
+                            if let Ok(payload) = message.get_payload::<String>() {
+                                self.fan_out(message.get_channel_name(), &payload);
+                            }
+                        }
+                        None => broken = true,
+                    },
+                    _ = shutdown.changed() => return,
+                }
+            }
+            tracing::warn!("Lost the Redis subscription for live events; reconnecting.");
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! `judge server`: the Judge0 CE 1.13.1 API over PostgreSQL and the Redis queue.
 
+pub mod answer;
 mod auth;
 pub mod error;
 mod info;
@@ -19,7 +20,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
-use crate::events::{self, Waiters};
+use crate::events::{self, LiveHub, Waiters};
 use crate::languages::Languages;
 use crate::metrics::Histogram;
 use crate::queue::Redis;
@@ -51,6 +52,12 @@ pub struct AppState {
     pub metrics: ServerMetrics,
     /// `/statistics`, cached: (computed at, body).
     pub statistics: tokio::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
+    /// Bounds on reads of submissions.
+    pub bounds: answer::Bounds,
+    /// Live events for the event streams.
+    pub live: LiveHub,
+    /// Places for event streams.
+    pub event_streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -102,7 +109,10 @@ pub async fn run(
     if let Ok(versions) = redis.language_versions().await {
         languages.set_versions(versions);
     }
+    let (live, live_commands) = LiveHub::new();
     let state = Arc::new(AppState {
+        bounds: answer::Bounds::new(config.max_concurrent_reads, config.answer_budget_mb),
+        event_streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
         config,
         db,
         redis: redis.clone(),
@@ -110,9 +120,11 @@ pub async fn run(
         waiters: Waiters::default(),
         metrics: ServerMetrics::default(),
         statistics: tokio::sync::Mutex::new(None),
+        live: live.clone(),
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(events::dispatch(redis.clone(), state.waiters.clone(), stop_rx.clone()));
+    tokio::spawn(live.run(redis.clone(), live_commands, stop_rx.clone()));
     tokio::spawn(refresh_languages(state.clone(), stop_rx));
     tracing::info!(addr = %listener.local_addr()?, "Judge server listening.");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;

@@ -32,10 +32,6 @@ fn parse_token(token: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(token).map_err(|_| ApiError::NotFound)
 }
 
-fn is_final(sub: &Submission) -> bool {
-    Status::from_id(sub.status_id).is_some_and(Status::is_final)
-}
-
 /// Largest page of `GET /submissions`.
 const MAX_PER_PAGE: i64 = 1000;
 
@@ -114,7 +110,7 @@ async fn wait_final(
     token: Uuid,
     mut waiter: Waiter,
     deadline: Instant,
-) -> Result<Submission, ApiError> {
+) -> Result<(), ApiError> {
     let name = token.to_string();
     loop {
         tokio::select! {
@@ -123,9 +119,9 @@ async fn wait_final(
         }
         // Register again before looking, so a finish between the two is not missed.
         waiter = state.waiters.register(&name);
-        let sub = db::get(&state.db, token).await?.ok_or(ApiError::NotFound)?;
-        if is_final(&sub) || Instant::now() >= deadline {
-            return Ok(sub);
+        let status = db::status(&state.db, token).await?.ok_or(ApiError::NotFound)?;
+        if Status::from_id(status).is_some_and(Status::is_final) || Instant::now() >= deadline {
+            return Ok(());
         }
     }
 }
@@ -157,12 +153,15 @@ pub(crate) async fn create(
     let Some(waiter) = waiter else {
         return Ok((StatusCode::CREATED, Json(json!({ "token": token.to_string() }))).into_response());
     };
-    let sub = wait_final(&state, token, waiter, Instant::now() + budget).await?;
+    wait_final(&state, token, waiter, Instant::now() + budget).await?;
     state.metrics.wait_latency.observe(started.elapsed().as_secs_f64());
-    let body = view::render(&sub, &fields, base64, &languages)
-        // Still 201, with the token: the client can fetch the result in base64.
-        .unwrap_or_else(|_| json!({"error": NOT_UTF8, "token": token.to_string()}));
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let read = async {
+        let sub = db::get(&state.db, token, &fields).await?.ok_or(ApiError::NotFound)?;
+        Ok(view::render(&sub, &fields, base64, &languages)
+            // Still 201, with the token: the client can fetch the result in base64.
+            .unwrap_or_else(|_| json!({"error": NOT_UTF8, "token": token.to_string()})))
+    };
+    state.bounds.answer(StatusCode::CREATED, read).await
 }
 
 /// `GET /submissions/:token`.
@@ -170,11 +169,15 @@ pub(crate) async fn show(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let p = Params::from_query(query.as_deref());
     let fields = view::parse_fields(p.string("fields").as_deref())?;
-    let sub = db::get(&state.db, parse_token(&token)?).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(view::render(&sub, &fields, p.is_true("base64_encoded"), &state.languages())?))
+    let token = parse_token(&token)?;
+    let read = async {
+        let sub = db::get(&state.db, token, &fields).await?.ok_or(ApiError::NotFound)?;
+        Ok(view::render(&sub, &fields, p.is_true("base64_encoded"), &state.languages())?)
+    };
+    state.bounds.answer(StatusCode::OK, read).await
 }
 
 /// `GET /submissions?page=&per_page=` (needs `X-Auth-User`).
@@ -182,7 +185,7 @@ pub(crate) async fn index(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     if !auth::authorized(&state, &headers, query.as_deref()) {
         return Err(ApiError::Forbidden);
     }
@@ -198,20 +201,23 @@ pub(crate) async fn index(
         return Err(ApiError::BadRequest(format!("invalid per_page: {per_page}")));
     }
     let per_page = per_page.clamp(1, MAX_PER_PAGE);
-    let (subs, total) = db::list(&state.db, page, per_page).await?;
-    let base64 = p.is_true("base64_encoded");
-    let rendered = render_many(subs.iter().map(Some), &fields, base64, &state.languages())?;
-    let total_pages = (total + per_page - 1) / per_page;
-    Ok(Json(json!({
-        "submissions": rendered,
-        "meta": {
-            "current_page": page,
-            "next_page": if page < total_pages { Some(page + 1) } else { None },
-            "prev_page": if page > 1 { Some(page - 1) } else { None },
-            "total_pages": total_pages,
-            "total_count": total,
-        }
-    })))
+    let read = async {
+        let (subs, total) = db::list(&state.db, page, per_page, &fields).await?;
+        let base64 = p.is_true("base64_encoded");
+        let rendered = render_many(subs.iter().map(Some), &fields, base64, &state.languages())?;
+        let total_pages = (total + per_page - 1) / per_page;
+        Ok(json!({
+            "submissions": rendered,
+            "meta": {
+                "current_page": page,
+                "next_page": if page < total_pages { Some(page + 1) } else { None },
+                "prev_page": if page > 1 { Some(page - 1) } else { None },
+                "total_pages": total_pages,
+                "total_count": total,
+            }
+        }))
+    };
+    state.bounds.answer(StatusCode::OK, read).await
 }
 
 /// `DELETE /submissions/:token` (needs `X-Auth-User` and deletion enabled).
@@ -321,7 +327,7 @@ pub(crate) async fn show_batch(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let cfg = &state.config.judge0;
     if !cfg.enable_batched_submissions {
         return Err(ApiError::BadRequest("batched submissions are not allowed".into()));
@@ -333,10 +339,13 @@ pub(crate) async fn show_batch(
     batch_size_allowed(names.len(), cfg)?;
     let tokens: Vec<Option<Uuid>> = names.iter().map(|n| Uuid::parse_str(n).ok()).collect();
     let wanted: Vec<Uuid> = tokens.iter().flatten().copied().collect();
-    let found = db::get_many(&state.db, &wanted).await?;
-    let in_order = tokens.iter().map(|t| t.and_then(|t| found.iter().find(|s| s.token == t)));
-    let out = render_many(in_order, &fields, p.is_true("base64_encoded"), &state.languages())?;
-    Ok(Json(json!({ "submissions": out })))
+    let read = async {
+        let found = db::get_many(&state.db, &wanted, &fields).await?;
+        let in_order = tokens.iter().map(|t| t.and_then(|t| found.iter().find(|s| s.token == t)));
+        let out = render_many(in_order, &fields, p.is_true("base64_encoded"), &state.languages())?;
+        Ok(json!({ "submissions": out }))
+    };
+    state.bounds.answer(StatusCode::OK, read).await
 }
 
 /// `POST /submissions/:token/cancel`: a queued submission finishes at once as cancelled; a
@@ -357,15 +366,15 @@ pub(crate) async fn cancel(
         }
         Some(_) => state.redis.request_cancel(&token.to_string()).await?,
         None => {
-            let sub = db::get(&state.db, token).await?.ok_or(ApiError::NotFound)?;
+            let status = db::status(&state.db, token).await?.ok_or(ApiError::NotFound)?;
             return Err(ApiError::BadRequest(format!(
                 "submission cannot be cancelled because its status is {} ({})",
-                sub.status_id,
-                Status::from_id(sub.status_id).map_or("", Status::description)
+                status,
+                Status::from_id(status).map_or("", Status::description)
             )));
         }
     }
-    let sub = db::get(&state.db, token).await?.ok_or(ApiError::NotFound)?;
+    let sub = db::get(&state.db, token, &DEFAULT_FIELDS).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(view::render(&sub, &DEFAULT_FIELDS, base64, &state.languages())?))
 }
 
