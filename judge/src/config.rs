@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use ipnet::Ipv4Net;
+use judge_sandbox::NetworkConfig;
 
 use crate::worker::callback::Allowance;
 
@@ -203,6 +205,18 @@ impl AllowedLanguages {
     }
 }
 
+/// `SANDBOX_NETWORK_ALLOWED`: the private destinations network-enabled programs may reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkAllowed(pub Vec<Ipv4Net>);
+
+fn parse_network_allowed(s: &str) -> Result<NetworkAllowed, String> {
+    NetworkConfig::parse_allowed(s).map(NetworkAllowed).map_err(|e| format!("SANDBOX_NETWORK_ALLOWED: {e}"))
+}
+
+fn parse_network_pool(s: &str) -> Result<Ipv4Net, String> {
+    NetworkConfig::parse_pool(s).map_err(|e| format!("SANDBOX_NETWORK_POOL: {e}"))
+}
+
 fn parse_languages(s: &str) -> Result<AllowedLanguages, String> {
     let entries = s.split(|c: char| c.is_whitespace() || c == ',').filter(|e| !e.is_empty());
     Ok(AllowedLanguages(entries.map(str::to_owned).collect()))
@@ -353,6 +367,15 @@ pub struct WorkerConfig {
     /// running a submission whose source contains MARK, to exercise crash containment.
     #[arg(long, env = "VERDICT_FAULT_INJECTION", hide = true)]
     pub fault_injection: Option<String>,
+    /// With `ALLOW_ENABLE_NETWORK`: private IPv4 destinations network-enabled programs may
+    /// reach besides the public internet, as CIDRs separated by spaces or commas (a resolver,
+    /// an internal service). The worker host itself and other boxes stay unreachable.
+    #[arg(long, env = "SANDBOX_NETWORK_ALLOWED", default_value = "", value_parser = parse_network_allowed)]
+    pub sandbox_network_allowed: NetworkAllowed,
+    /// With `ALLOW_ENABLE_NETWORK`: the IPv4 range network-enabled boxes' links are numbered
+    /// from (a /30 per box); it must overlap no network the host talks to.
+    #[arg(long, env = "SANDBOX_NETWORK_POOL", default_value_t = judge_sandbox::DEFAULT_NETWORK_POOL, value_parser = parse_network_pool)]
+    pub sandbox_network_pool: Ipv4Net,
     /// Where the judge keeps its state.
     #[command(flatten)]
     pub connections: Connections,
@@ -412,5 +435,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("CALLBACK_ALLOWED_HOSTS") && err.contains("10.0.0.0/40"), "{err}");
+    }
+
+    #[test]
+    fn sandbox_network_settings_are_checked_and_named() {
+        let cli = Cli::try_parse_from(["judge", "worker"]).unwrap();
+        let Command::Worker(worker) = cli.command else { panic!("not a worker") };
+        assert_eq!(worker.sandbox_network_pool, judge_sandbox::DEFAULT_NETWORK_POOL);
+        assert!(worker.sandbox_network_allowed.0.is_empty());
+        let cli = Cli::try_parse_from([
+            "judge",
+            "worker",
+            "--sandbox-network-allowed",
+            "10.0.0.0/8 192.168.1.53",
+            "--sandbox-network-pool",
+            "172.30.0.0/20",
+        ])
+        .unwrap();
+        let Command::Worker(worker) = cli.command else { panic!("not a worker") };
+        assert_eq!(worker.sandbox_network_allowed.0.len(), 2);
+        assert_eq!(worker.sandbox_network_pool.to_string(), "172.30.0.0/20");
+        for (flag, bad) in
+            [("--sandbox-network-allowed", "10.0.0.0/33"), ("--sandbox-network-pool", "nowhere")]
+        {
+            let err = Cli::try_parse_from(["judge", "worker", flag, bad]).unwrap_err().to_string();
+            let variable = flag.trim_start_matches("--").replace('-', "_").to_uppercase();
+            assert!(err.contains(&variable) && err.contains(bad), "{err}");
+        }
     }
 }

@@ -177,22 +177,67 @@ fn health_and_metrics_need_no_token_and_describe_the_cluster(cluster: &Cluster) 
     assert_eq!((api.status, api.body.len()), (401, 0), "the API itself still needs the token");
 }
 
+/// What a program sees of the network: its interfaces, then whether it can connect to each of
+/// the judge's stores and to the test's own listener, on loopback and on the host's side of
+/// its link (its default gateway), one `what host result` line each.
+fn network_probe(ports: &[(&str, u16)]) -> String {
+    let targets: Vec<String> = ports.iter().map(|(what, port)| format!("('{what}', {port})")).collect();
+    format!(
+        "import errno, socket\n\
+         gateway = None\n\
+         for line in open('/proc/net/route').read().splitlines()[1:]:\n\
+         \x20   f = line.split()\n\
+         \x20   if f[1] == '00000000':\n\
+         \x20       gateway = socket.inet_ntoa(bytes.fromhex(f[2])[::-1])\n\
+         print('interfaces', ','.join(sorted(name for _, name in socket.if_nameindex())))\n\
+         for what, port in [{}]:\n\
+         \x20   for host in ['127.0.0.1'] + ([gateway] if gateway else []):\n\
+         \x20       try:\n\
+         \x20           socket.create_connection((host, port), timeout=3).close()\n\
+         \x20           result = 'connected'\n\
+         \x20       except socket.timeout:\n\
+         \x20           result = 'timeout'\n\
+         \x20       except OSError as e:\n\
+         \x20           result = errno.errorcode.get(e.errno, str(e.errno))\n\
+         \x20       print(what, host, result)\n",
+        targets.join(", ")
+    )
+}
+
 #[test]
-fn network_is_given_only_to_submissions_that_ask_when_the_judge_allows_it() {
+fn a_network_enabled_program_reaches_nothing_of_the_judge_host() {
     let cluster = Cluster::start(Options {
         servers: 1,
         workers: 1,
         env: vec![("ALLOW_ENABLE_NETWORK".into(), "true".into())],
         ..Options::default()
     });
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let program = format!(
-        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    print('connected')\nexcept OSError:\n    print('refused')"
-    );
+    // The test's own listener, on every address of the host, loopback included.
+    let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let ports = [
+        ("redis", cluster.redis.port()),
+        ("postgres", cluster.postgres.port()),
+        ("listener", listener.local_addr().unwrap().port()),
+    ];
+    let program = network_probe(&ports);
+
     let isolated = cluster.run(&json!({"language_id": 71, "source_code": program}), "");
-    assert_eq!(isolated["stdout"], "refused\n", "{isolated}");
+    let stdout = isolated["stdout"].as_str().unwrap_or_default();
+    assert!(stdout.starts_with("interfaces lo\n"), "{isolated}");
+
     let networked =
         cluster.run(&json!({"language_id": 71, "source_code": program, "enable_network": true}), "");
-    assert_eq!(networked["stdout"], "connected\n", "{networked}");
+    let stdout = networked["stdout"].as_str().unwrap_or_default();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"interfaces eth0,lo"), "a network box has a link out: {networked}");
+    assert_eq!(
+        lines.len(),
+        1 + 2 * ports.len(),
+        "every store tried on loopback and the gateway: {networked}"
+    );
+    for line in &lines[1..] {
+        assert!(!line.ends_with(" connected"), "a network-enabled program reached {line}:\n{stdout}");
+    }
+    assert!(listener.accept().is_err(), "the test's listener saw a connection");
 }

@@ -82,8 +82,7 @@ fn submit(cluster: &Cluster, body: &Value) -> String {
 
 /// Waits until a worker's heartbeat (in Redis) says it runs something; returns its name.
 fn busy_worker(cluster: &Cluster) -> String {
-    let addr = format!("127.0.0.1:{}", cluster.redis.port()).parse().unwrap();
-    let redis = |args: &[&str]| xtask::services::probe::redis_command(addr, args, Duration::from_secs(1));
+    let redis = |args: &[&str]| cluster.redis.command(args);
     let mut name = None;
     let found = support::wait_until(Duration::from_secs(30), || {
         let Ok(xtask::services::probe::Reply::Array(Some(keys))) = redis(&["KEYS", "judge:worker:*"]) else {
@@ -261,8 +260,7 @@ fn redis_restarting_and_losing_its_data_loses_no_accepted_submission() {
         post(&cluster, i);
     }
     // Worse: Redis loses everything (queue, consumer group, heartbeats).
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    xtask::services::probe::redis_command(addr, &["FLUSHALL"], Duration::from_secs(2)).unwrap();
+    cluster.redis.command(&["FLUSHALL"]).unwrap();
     for i in 35..50 {
         post(&cluster, i);
     }

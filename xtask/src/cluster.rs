@@ -1,12 +1,12 @@
 //! `cargo xtask start-all`, `stop-all`, `status`, `logs <part>`: the whole cluster on this
 //! machine as processes on loopback. Everything it keeps is under `.data/` at the workspace
 //! root: each service's files in `.data/<service>/`, output in `.data/logs/<part>.log`, pids in
-//! `.data/run/<part>.pid`, dev tokens in `.data/tokens.env`, and what clients need in
-//! `.data/cluster.env`.
+//! `.data/run/<part>.pid`, dev tokens in `.data/tokens.env`, Redis's and PostgreSQL's
+//! passwords in `.data/<service>/password`, and what clients need in `.data/cluster.env` (mode
+//! 0600: its URLs carry the passwords).
 //!
 //! Parts run in sessions of their own, so they outlive the command that started them.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write as _};
 use std::net::SocketAddr;
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use xtask::process::{self, Signal};
 use xtask::services::probe::{self, Reply};
-use xtask::services::{Launch, Postgres, Redis};
+use xtask::services::{self, Launch, Postgres, Redis};
 
 use crate::packages;
 
@@ -105,12 +105,28 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn redis_url() -> String {
-    format!("redis://127.0.0.1:{}", port_of(Kind::Redis))
+/// The directory of the part of kind `kind` (Redis's or PostgreSQL's files).
+fn dir_of(layout: &Layout, kind: Kind) -> PathBuf {
+    let name = PARTS.iter().find(|p| p.kind == kind).map_or("", |p| p.name);
+    layout.data.join(name)
 }
 
-fn database_url() -> String {
-    format!("postgres://postgres@127.0.0.1:{}/{DATABASE}", port_of(Kind::Postgres))
+/// The password Redis's first start made.
+fn redis_password(layout: &Layout) -> Result<String> {
+    services::read_password(&dir_of(layout, Kind::Redis)).context(RESTART_HINT)
+}
+
+/// Said when a store runs without the password file a start by this version makes.
+const RESTART_HINT: &str =
+    "a store started before passwords were required may still run: `cargo xtask stop-all`, then start again";
+
+fn redis_url(layout: &Layout) -> Result<String> {
+    Ok(format!("redis://:{}@127.0.0.1:{}", redis_password(layout)?, port_of(Kind::Redis)))
+}
+
+fn database_url(layout: &Layout) -> Result<String> {
+    let password = services::read_password(&dir_of(layout, Kind::Postgres)).context(RESTART_HINT)?;
+    Ok(format!("postgres://postgres:{password}@127.0.0.1:{}/{DATABASE}", port_of(Kind::Postgres)))
 }
 
 fn server_urls() -> Vec<String> {
@@ -183,7 +199,7 @@ impl Tokens {
         if let (Some(authn), Some(authz)) = (get("AUTHN_TOKEN"), get("AUTHZ_TOKEN")) {
             return Ok(Tokens { authn, authz });
         }
-        let tokens = Tokens { authn: random_hex()?, authz: random_hex()? };
+        let tokens = Tokens { authn: services::random_hex()?, authz: services::random_hex()? };
         let mut out = fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -194,18 +210,6 @@ impl Tokens {
         write!(out, "AUTHN_TOKEN={}\nAUTHZ_TOKEN={}\n", tokens.authn, tokens.authz)?;
         Ok(tokens)
     }
-}
-
-/// 32 hex characters from the kernel's random source.
-fn random_hex() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("cannot read /dev/urandom")?;
-    Ok(bytes.iter().fold(String::new(), |mut hex, b| {
-        let _ = write!(hex, "{b:02x}");
-        hex
-    }))
 }
 
 /// `cargo xtask start-all`.
@@ -329,8 +333,8 @@ fn start(layout: &Layout, part: &Part, bin: &Binaries, tokens: &Tokens) -> Resul
 }
 
 fn spawn_judge(layout: &Layout, part: &Part, mut cmd: Command) -> Result<u32> {
-    cmd.env("DATABASE_URL", database_url())
-        .env("REDIS_URL", redis_url())
+    cmd.env("DATABASE_URL", database_url(layout)?)
+        .env("REDIS_URL", redis_url(layout)?)
         // Its output goes to a file: no terminal colours (tracing-subscriber honours NO_COLOR).
         .env("NO_COLOR", "1")
         .current_dir(&layout.workspace);
@@ -359,13 +363,15 @@ enum Health {
     Down,
 }
 
-fn health(part: &Part, pid: u32) -> Health {
+fn health(layout: &Layout, part: &Part, pid: u32) -> Health {
     if process::command_name(pid).as_deref() != Some(part.kind.program()) {
         return Health::Down;
     }
     let addr = loopback(part.port.unwrap_or(0));
+    let redis_password = redis_password(layout);
+    let redis_password = redis_password.as_deref().ok();
     match part.kind {
-        Kind::Redis if probe::redis_ping(addr) => Health::Up,
+        Kind::Redis if probe::redis_ping(addr, redis_password) => Health::Up,
         Kind::Redis => Health::Pending("no PONG".into()),
         Kind::Postgres => match probe::postgres_ready(addr.port()) {
             Ok(true) => Health::Up,
@@ -387,7 +393,7 @@ fn health(part: &Part, pid: u32) -> Health {
         Kind::JudgeWorker => {
             let key = format!("judge:worker:{}", part.name);
             let redis = loopback(port_of(Kind::Redis));
-            match probe::redis_command(redis, &["EXISTS", &key], Duration::from_secs(1)) {
+            match probe::redis_command(redis, redis_password, &["EXISTS", &key], Duration::from_secs(1)) {
                 Ok(Reply::Integer(1)) => Health::Up,
                 _ => Health::Pending(format!("no heartbeat ({key} missing in Redis)")),
             }
@@ -409,7 +415,7 @@ fn wait_healthy(layout: &Layout, mut waiting: Vec<Waiting<'_>>) -> Result<()> {
                     process::tail(&log, w.log_start, 20)
                 )
             };
-            match health(w.part, w.pid) {
+            match health(layout, w.part, w.pid) {
                 Health::Up => {}
                 Health::Down => return Err(failure(format!("{} (pid {}) exited", w.part.name, w.pid))),
                 Health::Pending(why) if w.part.kind == Kind::JudgeWorker => {
@@ -449,15 +455,22 @@ fn write_cluster_env(layout: &Layout, tokens: &Tokens) -> Result<PathBuf> {
         ("JUDGE_SERVER_URLS", servers.join(",")),
         ("AUTHN_TOKEN", tokens.authn.clone()),
         ("AUTHZ_TOKEN", tokens.authz.clone()),
-        ("DATABASE_URL", database_url()),
-        ("REDIS_URL", redis_url()),
+        ("DATABASE_URL", database_url(layout)?),
+        ("REDIS_URL", redis_url(layout)?),
         ("GATEWAY_ADMIN_URL", format!("http://127.0.0.1:{PRIVATE_GATEWAY_ADMIN}")),
     ];
     let text: String = entries.iter().map(|(key, value)| format!("{key}={value}\n")).collect();
     let file = layout.data.join("cluster.env");
-    // Whole or not at all: readers may be polling for it.
+    // Whole or not at all: readers may be polling for it. Private: it holds the passwords.
     let tmp = layout.data.join("cluster.env.tmp");
-    fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let _ = fs::remove_file(&tmp);
+    let mut out = fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    out.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", tmp.display()))?;
     fs::rename(&tmp, &file).with_context(|| format!("cannot write {}", file.display()))?;
     Ok(file)
 }
@@ -509,7 +522,7 @@ fn print_status(layout: &Layout) {
     println!("{:<16} {:<24} {:>8} {:>6}", "part", "state", "pid", "port");
     for part in PARTS {
         let pid = layout.running(part);
-        let state = match pid.map(|pid| health(part, pid)) {
+        let state = match pid.map(|pid| health(layout, part, pid)) {
             None | Some(Health::Down) => "down".to_owned(),
             Some(Health::Up) => "up".to_owned(),
             Some(Health::Pending(_)) if part.kind == Kind::JudgeWorker => "up (no heartbeat)".to_owned(),

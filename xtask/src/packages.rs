@@ -18,7 +18,7 @@ const fn need(path: &'static str, package: &'static str) -> Need {
     Need { path, package }
 }
 
-/// What the tests run: the judge's compilers and interpreters.
+/// What the tests run: the judge's compilers and interpreters, and what workers need.
 pub(crate) const TEST: &[Need] = &[
     need("/usr/bin/gcc", "gcc"),
     need("/usr/bin/g++", "g++"),
@@ -27,6 +27,9 @@ pub(crate) const TEST: &[Need] = &[
     need("/usr/bin/node", "nodejs"),
     need("/usr/bin/python3", "python3"),
     need("/usr/bin/ipcmk", "util-linux"),
+    // Network-enabled boxes: their links and the host's rules for them (`judge_sandbox`'s `net`).
+    need("/usr/sbin/nft", "nftables"),
+    need("/usr/sbin/ip", "iproute2"),
 ];
 
 /// The services `cargo xtask start-all` runs besides the judge (which also needs [`TEST`]'s

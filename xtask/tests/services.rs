@@ -1,4 +1,5 @@
-//! The local services start, answer over the wire, keep their data across a restart and stop.
+//! The local services start, answer over the wire only to those who give their password, keep
+//! their data across a restart and stop.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
@@ -8,20 +9,30 @@ use std::process::Command;
 use std::time::Duration;
 
 use xtask::process;
-use xtask::services::{Postgres, Redis, free_port, wait_for_tcp};
+use xtask::services::{Postgres, Redis, free_port, password_file, read_password, wait_for_tcp};
 
-/// One command over a fresh connection, as raw RESP; returns the reply's first line and, for a
-/// bulk string, its payload.
-fn resp(port: u16, args: &[&str]) -> (String, Option<String>) {
+/// One command over a fresh connection, as raw RESP, after `AUTH password` when a password is
+/// given; returns the reply's first line and, for a bulk string, its payload.
+fn resp_as(password: Option<&str>, port: u16, args: &[&str]) -> (String, Option<String>) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut request = format!("*{}\r\n", args.len());
-    for arg in args {
-        request += &format!("${}\r\n{arg}\r\n", arg.len());
-    }
+    let encode = |args: &[&str]| {
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request += &format!("${}\r\n{arg}\r\n", arg.len());
+        }
+        request
+    };
+    let mut request = password.map(|p| encode(&["AUTH", p])).unwrap_or_default();
+    request += &encode(args);
     stream.write_all(request.as_bytes()).unwrap();
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
+    if password.is_some() {
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "+OK\r\n", "AUTH");
+        line.clear();
+    }
     reader.read_line(&mut line).unwrap();
     let line = line.trim_end().to_owned();
     let payload = match line.strip_prefix('$').map(|n| n.parse::<i64>().unwrap()) {
@@ -36,23 +47,34 @@ fn resp(port: u16, args: &[&str]) -> (String, Option<String>) {
     (line, payload)
 }
 
+/// [`resp_as`] with the server's own password.
+fn resp(redis: &Redis, args: &[&str]) -> (String, Option<String>) {
+    resp_as(Some(redis.password()), redis.port(), args)
+}
+
+/// Whether `file` is readable and writable by its owner only.
+fn private(file: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(file).unwrap().permissions().mode() & 0o777 == 0o600
+}
+
 #[test]
 fn redis_keeps_a_key_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut redis = Redis::start(&dir.path().join("redis"), 0).unwrap();
     let port = redis.port();
-    assert_eq!(redis.url(), format!("redis://127.0.0.1:{port}"));
+    assert_eq!(redis.url(), format!("redis://:{}@127.0.0.1:{port}", redis.password()));
     assert!(process::alive(redis.pid()));
 
-    assert_eq!(resp(port, &["SET", "verdict:key", "forty two"]).0, "+OK");
-    assert_eq!(resp(port, &["GET", "verdict:key"]), ("$9".into(), Some("forty two".into())));
+    assert_eq!(resp(&redis, &["SET", "verdict:key", "forty two"]).0, "+OK");
+    assert_eq!(resp(&redis, &["GET", "verdict:key"]), ("$9".into(), Some("forty two".into())));
 
     let before = redis.pid();
     redis.restart().unwrap();
     assert_eq!(redis.port(), port);
     assert_ne!(redis.pid(), before);
     assert!(!process::alive(before));
-    assert_eq!(resp(port, &["GET", "verdict:key"]).1.as_deref(), Some("forty two"), "the AOF kept it");
+    assert_eq!(resp(&redis, &["GET", "verdict:key"]).1.as_deref(), Some("forty two"), "the AOF kept it");
     assert!(dir.path().join("redis/appendonlydir").is_dir());
     assert!(!dir.path().join("redis/dump.rdb").exists(), "no RDB snapshots");
 
@@ -67,7 +89,7 @@ fn dropping_redis_kills_it() {
     let dir = tempfile::tempdir().unwrap();
     let redis = Redis::start(dir.path(), 0).unwrap();
     let (pid, port) = (redis.pid(), redis.port());
-    assert_eq!(resp(port, &["PING"]).0, "+PONG");
+    assert_eq!(resp(&redis, &["PING"]).0, "+PONG");
     drop(redis);
     assert!(!process::alive(pid));
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
@@ -93,10 +115,87 @@ fn a_failing_redis_names_its_log() {
     assert!(error.contains("redis.log") && error.contains("exited"), "{error}");
 }
 
+#[test]
+fn redis_refuses_whoever_lacks_its_password_and_keeps_it_across_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = Redis::start(dir.path(), 0).unwrap();
+    let port = redis.port();
+    let password = redis.password().to_owned();
+    assert_eq!(password.len(), 32);
+    assert_eq!(read_password(dir.path()).unwrap(), password);
+    assert!(private(&password_file(dir.path())) && private(&dir.path().join("auth.conf")));
+
+    let (reply, _) = resp_as(None, port, &["GET", "anything"]);
+    assert!(reply.starts_with("-NOAUTH"), "{reply}");
+    let refused = xtask::services::probe::redis_command(
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Some("not-the-password"),
+        &["PING"],
+        Duration::from_secs(2),
+    );
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(!xtask::services::probe::redis_ping(([127, 0, 0, 1], port).into(), None));
+    assert_eq!(redis.command(&["PING"]).unwrap(), xtask::services::probe::Reply::Simple("PONG".into()));
+
+    // A new start on the same directory (as after a crash) requires the same password.
+    redis.kill().unwrap();
+    let again = Redis::start(dir.path(), port).unwrap();
+    assert_eq!(again.password(), password);
+    assert_eq!(resp(&again, &["PING"]).0, "+PONG");
+    assert!(resp_as(None, port, &["PING"]).0.starts_with("-NOAUTH"));
+    // Another directory, another password.
+    let other = tempfile::tempdir().unwrap();
+    assert_ne!(Redis::start(other.path(), 0).unwrap().password(), password);
+}
+
+/// psql with `url` and no other way to a password; its output, or its error.
+fn try_psql(url: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .args(["-X", "-tA", "-w", url, "-c", sql])
+        .env_remove("PGPASSWORD")
+        .env("PGPASSFILE", "/dev/null")
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap().trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql").args(["-X", "-tA", url, "-c", sql]).output().unwrap();
-    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    try_psql(url, sql).unwrap_or_else(|e| panic!("psql: {e}"))
+}
+
+#[test]
+fn postgres_refuses_whoever_lacks_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut postgres = Postgres::start(dir.path(), 0, "app").unwrap();
+    let (port, password) = (postgres.port(), postgres.password().to_owned());
+    assert_eq!(read_password(dir.path()).unwrap(), password);
+    assert!(private(&password_file(dir.path())));
+    assert_eq!(psql(&postgres.url(), "SELECT current_user"), "postgres");
+    for url in [
+        format!("postgres://postgres@127.0.0.1:{port}/app"),
+        format!("postgres://postgres:wrong@127.0.0.1:{port}/app"),
+    ] {
+        let error = try_psql(&url, "SELECT 1").unwrap_err();
+        assert!(
+            error.contains("password authentication failed") || error.contains("no password supplied"),
+            "{url}: {error}"
+        );
+    }
+    // The unix socket asks for it too.
+    let socket = format!("postgresql://postgres@/app?host={}&port={port}", dir.path().display());
+    assert!(try_psql(&socket, "SELECT 1").unwrap_err().contains("password"), "over the socket");
+
+    // A cluster whose password file is gone (or one made before passwords) gets a new one.
+    postgres.stop().unwrap();
+    std::fs::remove_file(password_file(dir.path())).unwrap();
+    let again = Postgres::start(dir.path(), port, "app").unwrap();
+    assert_ne!(again.password(), password);
+    assert_eq!(psql(&again.url(), "SELECT current_database()"), "app");
+    assert!(try_psql(&postgres.url(), "SELECT 1").is_err(), "the old password is void");
 }
 
 #[test]
@@ -105,7 +204,10 @@ fn postgres_answers_keeps_data_and_stops() {
     let dir = tmp.path().join("postgres");
     let mut postgres = Postgres::start(&dir, 0, "verdict_test").unwrap();
     let port = postgres.port();
-    assert_eq!(postgres.url(), format!("postgres://postgres@127.0.0.1:{port}/verdict_test"));
+    assert_eq!(
+        postgres.url(),
+        format!("postgres://postgres:{}@127.0.0.1:{port}/verdict_test", postgres.password())
+    );
     assert_eq!(psql(&postgres.url(), "SELECT 1"), "1");
     psql(&postgres.url(), "CREATE TABLE t (v text); INSERT INTO t VALUES ('kept')");
 

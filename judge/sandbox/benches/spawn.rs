@@ -1,5 +1,6 @@
 //! Cost of one run: bare `posix_spawn`, our sandbox, and bubblewrap, measured in one process
-//! in the same session, interleaved so that machine noise hits all three alike.
+//! in the same session, interleaved so that machine noise hits all three alike. Then the cost
+//! of starting a box, with and without network access.
 //!
 //! `cargo xtask bench sandbox` runs this. `BENCH_RUNS` sets the number of runs per case.
 
@@ -8,7 +9,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use judge_sandbox::{RunSpec, Sandbox, SandboxConfig, Status};
+use judge_sandbox::{NetworkConfig, RunSpec, Sandbox, SandboxConfig, Status};
 
 fn median_and_p90(mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();
@@ -106,5 +107,47 @@ fn main() {
             verdict(vs_bare <= 1.5),
             verdict(vs_bwrap <= 1.0)
         );
+    }
+    println!();
+    new_boxes((runs / 10).clamp(10, 50));
+}
+
+/// What starting a box costs (paid when no warm box is idle), plain and with network access
+/// (a veth pair, its addresses, a route), interleaved. Boxes are held until the end, so each
+/// takes a slot no box used a moment before; then again on slots just freed, whose network
+/// link the kernel may still be dismantling.
+fn new_boxes(n: usize) {
+    let sandbox = |network| {
+        Sandbox::new(SandboxConfig { max_idle: 0, network, ..SandboxConfig::default() }).expect("sandbox")
+    };
+    let plain = sandbox(None);
+    let networked = sandbox(Some(NetworkConfig::default()));
+    let (mut held, mut t_plain, mut t_net) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        for (sandbox, times) in [(&plain, &mut t_plain), (&networked, &mut t_net)] {
+            let t = Instant::now();
+            held.push(sandbox.lease().expect("lease"));
+            times.push(t.elapsed());
+        }
+    }
+    drop(held);
+    let (mut r_plain, mut r_net) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        for (sandbox, times) in [(&plain, &mut r_plain), (&networked, &mut r_net)] {
+            let t = Instant::now();
+            let lease = sandbox.lease().expect("lease");
+            times.push(t.elapsed());
+            drop(lease);
+        }
+    }
+    println!("{:<34} {:>12} {:>12}", "new box", "median", "p90");
+    for (name, times) in [
+        ("plain, fresh slot", t_plain),
+        ("network, fresh slot", t_net),
+        ("plain, slot just freed", r_plain),
+        ("network, slot just freed", r_net),
+    ] {
+        let (med, p90) = median_and_p90(times);
+        println!("{name:<34} {:>10.3}ms {:>10.3}ms", med.as_secs_f64() * 1e3, p90.as_secs_f64() * 1e3);
     }
 }

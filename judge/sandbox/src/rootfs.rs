@@ -82,7 +82,9 @@ sandbox:x:1000:1000:sandbox:/box:/bin/sh\n\
 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
 const GROUP: &str = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n";
 const HOSTS: &str = "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost\n";
-const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files\n";
+/// `dns` after `files`: a network box resolves names through the `resolv.conf` it is given; a box
+/// without network fails its lookups at once (nothing answers on its loopback).
+const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n";
 
 /// Files of `/proc` hidden from programs: kernel internals, and host-wide activity (devices,
 /// interrupts, memory zones, file locks, swap) that tells one box about the others.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::cgroup::Hierarchy;
 use crate::config::SandboxConfig;
 use crate::keeper::{Blueprint, Keeper};
+use crate::net::Network;
 use crate::outcome::{Enforcement, RunResult};
 use crate::rootfs::RootFs;
 use crate::run::{self, RunSpec, Stream};
@@ -44,6 +45,7 @@ struct Shared {
     filter: Filter,
     hierarchy: Result<Hierarchy, String>,
     cap_last: libc::c_int,
+    network: Option<Network>,
 }
 
 fn io_err(what: &'static str) -> impl FnOnce(std::io::Error) -> SandboxError {
@@ -66,6 +68,10 @@ impl Sandbox {
         } else {
             Err("disabled by configuration".to_owned())
         };
+        let network = match &config.network {
+            Some(network) => Some(Network::prepare(network, config.max_slots)?),
+            None => None,
+        };
         let rootfs = RootFs::prepare(&config.run_dir, &config.etc_entries)
             .map_err(io_err("prepare the box's /etc"))?;
         let cap_last = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
@@ -80,6 +86,7 @@ impl Sandbox {
                 filter: Filter::new(),
                 hierarchy,
                 cap_last,
+                network,
             }),
         })
     }
@@ -109,7 +116,7 @@ impl Sandbox {
             filter: &s.filter,
             hierarchy: s.hierarchy.as_ref().ok(),
             cap_last: s.cap_last,
-            network: s.config.network,
+            network: s.network.as_ref(),
             box_cpus: s.config.box_cpus,
         }
     }

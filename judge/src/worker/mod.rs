@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use futures_util::{FutureExt, StreamExt};
-use judge_sandbox::{Bind, Sandbox, SandboxConfig};
+use judge_sandbox::{Bind, NetworkConfig, Sandbox, SandboxConfig};
 use judge_wire::{Envelope, Event, OutputStream, Status};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -62,6 +62,31 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "worker".into())
 }
 
+/// Warns when network-enabled programs could not use the host's resolvers: a box reaches only
+/// public addresses and those the operator allowed, never the host's loopback (where
+/// systemd-resolved and dnsmasq often answer).
+fn warn_about_unreachable_resolvers(allowed: &[ipnet::Ipv4Net]) {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    for line in text.lines() {
+        let Some(server) = line.trim().strip_prefix("nameserver") else { continue };
+        let Ok(ip) = server.trim().parse::<std::net::IpAddr>() else { continue };
+        let reachable = match ip {
+            std::net::IpAddr::V4(v4) => {
+                judge_sandbox::addresses::is_public(ip) || allowed.iter().any(|net| net.contains(&v4))
+            }
+            // Boxes have IPv4 only.
+            std::net::IpAddr::V6(_) => false,
+        };
+        if !reachable {
+            tracing::warn!(
+                resolver = %ip,
+                "Network-enabled programs cannot reach this resolver of /etc/resolv.conf: name lookups \
+                 will fail unless it is public or listed in SANDBOX_NETWORK_ALLOWED."
+            );
+        }
+    }
+}
+
 fn rust_sysroot(configured: Option<PathBuf>) -> Option<PathBuf> {
     configured.or_else(|| {
         let out = std::process::Command::new("rustc").args(["--print", "sysroot"]).output().ok()?;
@@ -89,20 +114,32 @@ pub async fn run(
     redis.set_language_versions(&versions).await?;
     languages.set_versions(versions);
 
-    let sandbox_config = |network: bool| SandboxConfig {
-        run_dir: config.sandbox_run_dir.clone(),
-        uid_base: config.sandbox_uid_base,
-        max_idle: concurrency,
-        binds: sysroot
-            .iter()
-            .map(|s| Bind { source: s.clone(), target: "/opt/rust".into(), writable: false })
-            .collect(),
-        network,
-        ..SandboxConfig::default()
+    let sandbox_config = |network: Option<NetworkConfig>| {
+        let mut sandbox = SandboxConfig {
+            run_dir: config.sandbox_run_dir.clone(),
+            uid_base: config.sandbox_uid_base,
+            max_idle: concurrency,
+            binds: sysroot
+                .iter()
+                .map(|s| Bind { source: s.clone(), target: "/opt/rust".into(), writable: false })
+                .collect(),
+            ..SandboxConfig::default()
+        };
+        if network.is_some() {
+            // The host's resolver, which must be public or allowed to be of use.
+            sandbox.etc_entries.push("resolv.conf".into());
+        }
+        sandbox.network = network;
+        sandbox
     };
-    let sandbox = Sandbox::new(sandbox_config(false)).context("cannot set up the sandbox")?;
+    let sandbox = Sandbox::new(sandbox_config(None)).context("cannot set up the sandbox")?;
     let network_sandbox = if config.judge0.allow_enable_network {
-        Some(Sandbox::new(sandbox_config(true)).context("cannot set up the networked sandbox")?)
+        let network = NetworkConfig {
+            pool: config.sandbox_network_pool,
+            allowed: config.sandbox_network_allowed.0.clone(),
+        };
+        warn_about_unreachable_resolvers(&network.allowed);
+        Some(Sandbox::new(sandbox_config(Some(network))).context("cannot set up the networked sandbox")?)
     } else {
         None
     };

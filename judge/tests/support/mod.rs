@@ -136,13 +136,9 @@ impl Cluster {
     /// Waits until worker `i` has published a heartbeat.
     pub fn wait_for_worker(&self, i: usize) {
         let name = self.workers[i].as_ref().map(|(n, _)| n.clone()).expect("worker");
-        let addr: SocketAddr = format!("127.0.0.1:{}", self.redis.port()).parse().unwrap();
         let key = format!("judge:worker:{name}");
         let up = wait_until(Duration::from_secs(60), || {
-            matches!(
-                probe::redis_command(addr, &["EXISTS", &key], Duration::from_secs(1)),
-                Ok(probe::Reply::Integer(1))
-            )
+            matches!(self.redis.command(&["EXISTS", &key]), Ok(probe::Reply::Integer(1)))
         });
         assert!(up, "worker {i} never published a heartbeat:\n{}", self.logs());
     }

@@ -5,12 +5,20 @@
 //! Each handle owns its process: dropping a [`Redis`] kills it, dropping a [`Postgres`] stops it
 //! (fast shutdown). [`Redis::detach`] and [`Postgres::detach`] leave the process running, for
 //! `cargo xtask start-all`.
+//!
+//! Both require a password, even on loopback: a program that reaches the machine's loopback
+//! (a sandbox escape, a misconfigured network box) must not get a database for free. Each
+//! service's directory keeps its own random password in `<dir>/password` (mode 0600), made at
+//! the first start and used by every later one, and the handles' URLs carry it.
 
 mod postgres;
 pub mod probe;
 mod redis;
 
+use std::fmt::Write as _;
+use std::io::{Read, Write as _};
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -39,6 +47,60 @@ pub struct Launch {
     /// Run the server in a session of its own, so that it survives the caller and its terminal
     /// (for `cargo xtask start-all`, with `detach`).
     pub new_session: bool,
+}
+
+/// 32 hex characters from the kernel's random source: tokens and passwords that need no
+/// quoting in URLs, configuration files or SQL.
+pub fn random_hex() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom")?;
+    Ok(bytes.iter().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    }))
+}
+
+/// Where the password of the service whose files are in `dir` is kept.
+pub fn password_file(dir: &Path) -> PathBuf {
+    dir.join("password")
+}
+
+/// The password of the service whose files are in `dir`, as its first start stored it.
+pub fn read_password(dir: &Path) -> Result<String> {
+    let file = password_file(dir);
+    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let password = text.trim();
+    if password.is_empty() || !password.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        bail!("{} holds no usable password (letters and digits only)", file.display());
+    }
+    Ok(password.to_owned())
+}
+
+/// The password of the service whose files are in `dir`, made (random, mode 0600) when there
+/// is none yet; the flag says it was just made.
+fn password(dir: &Path) -> Result<(String, bool)> {
+    if password_file(dir).exists() {
+        return Ok((read_password(dir)?, false));
+    }
+    let password = random_hex()?;
+    write_private(&password_file(dir), &format!("{password}\n"))?;
+    Ok((password, true))
+}
+
+/// Writes `text` to `file`, readable by its owner only, whole or not at all.
+fn write_private(file: &Path, text: &str) -> Result<()> {
+    let tmp = file.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut out = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    out.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, file).with_context(|| format!("cannot write {}", file.display()))
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.

@@ -1,6 +1,7 @@
 //! A PostgreSQL server for tests and the dev cluster.
 
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -18,8 +19,9 @@ const INSTALL_ROOT: &str = "/usr/lib/postgresql";
 const USER: &str = "postgres";
 
 /// A PostgreSQL server on 127.0.0.1 with its cluster in `<dir>/data`, its unix socket in `<dir>`
-/// and, by default, its log in `<dir>/postgres.log`. Trust authentication, superuser
-/// `postgres`, fsync on. Dropping it stops the server (fast shutdown) and waits for it.
+/// and, by default, its log in `<dir>/postgres.log`. Password authentication (SCRAM) for every
+/// connection, superuser `postgres` with the directory's password, fsync on. Dropping it stops
+/// the server (fast shutdown) and waits for it.
 #[derive(Debug)]
 pub struct Postgres {
     /// The `bin` directory of the PostgreSQL version that owns the cluster.
@@ -28,6 +30,7 @@ pub struct Postgres {
     data: PathBuf,
     port: u16,
     database: String,
+    password: String,
     /// The system user the server runs as, when we are root (PostgreSQL refuses root).
     owner: Option<Owner>,
     log: PathBuf,
@@ -45,9 +48,11 @@ struct Owner {
 
 impl Postgres {
     /// Starts PostgreSQL 15 on 127.0.0.1:`port` (0 = free one) with its data in `dir`: runs
-    /// initdb when `dir` holds no cluster (trust auth for local/127.0.0.1 connections, user
-    /// `postgres`), then the server with unix sockets in `dir` too, then creates database
-    /// `database` if missing. PostgreSQL refuses to run as root: when running as root, run
+    /// initdb when `dir` holds no cluster (user `postgres`, whose password is kept in `dir`,
+    /// made at the first start), then the server with unix sockets in `dir` too, then creates
+    /// database `database` if missing. Every connection, TCP or unix socket, must give the
+    /// password (`scram-sha-256` in `pg_hba.conf`, which every start writes); a cluster made
+    /// before passwords were required gets one. PostgreSQL refuses to run as root: when running as root, run
     /// initdb and the server as the `postgres` system user (created by Debian's package;
     /// create it with `useradd --system` if missing) and chown `dir` to it. Waits until it
     /// accepts connections.
@@ -79,12 +84,19 @@ impl Postgres {
         let version = fs::read_to_string(data.join("PG_VERSION")).ok().map(|v| v.trim().to_owned());
         let bin = bin_dir(version.as_deref())?;
         let log = launch.log.clone().unwrap_or_else(|| dir.join("postgres.log"));
+        let (password, new_password) = super::password(&dir)?;
+        if let Some(owner) = owner {
+            // initdb, which runs as the owner, reads it.
+            std::os::unix::fs::chown(super::password_file(&dir), Some(owner.uid), Some(owner.gid))
+                .with_context(|| format!("cannot chown {}", super::password_file(&dir).display()))?;
+        }
         let mut postgres = Postgres {
             bin,
             dir,
             data,
             port,
             database: database.to_owned(),
+            password,
             owner,
             log,
             new_session: launch.new_session,
@@ -97,7 +109,10 @@ impl Postgres {
                 ensure_port_free("PostgreSQL", loopback(port))?;
             }
             postgres.initdb()?;
+        } else if new_password {
+            postgres.set_password()?;
         }
+        postgres.write_hba()?;
         on_port(port, |port| {
             postgres.port = port;
             postgres.run()
@@ -123,7 +138,10 @@ impl Postgres {
                 .with_context(|| format!("cannot remove the unfinished cluster {}", self.data.display()))?;
         }
         let mut cmd = self.command("initdb", false);
-        cmd.arg("-D").arg(&self.data).args(["-U", USER, "--auth=trust", "--encoding=UTF8", "--locale=C"]);
+        cmd.arg("-D")
+            .arg(&self.data)
+            .args(["-U", USER, "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"])
+            .arg(format!("--pwfile={}", super::password_file(&self.dir).display()));
         let (mut child, log_start) = process::spawn_logged(&mut cmd, &self.log)?;
         let status = child.wait()?;
         if !status.success() {
@@ -135,6 +153,45 @@ impl Postgres {
             );
         }
         Ok(())
+    }
+
+    /// Gives the superuser of an existing cluster the directory's password, in single-user
+    /// mode (no connection, so no authentication, and no server running).
+    fn set_password(&self) -> Result<()> {
+        let out = process::open_log(&self.log)?;
+        let log_start = out.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut child = self
+            .command("postgres", false)
+            .args(["--single", "-D"])
+            .arg(&self.data)
+            .arg("postgres")
+            .stdin(Stdio::piped())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("cannot start postgres --single")?;
+        let sql = format!("ALTER USER {USER} PASSWORD '{}';\n", self.password);
+        let written = child.stdin.take().map(|mut stdin| stdin.write_all(sql.as_bytes()));
+        let status = child.wait()?;
+        if !status.success() || matches!(written, Some(Err(_))) {
+            bail!(
+                "cannot set the password of {} ({status}); see {}:\n{}",
+                self.data.display(),
+                self.log.display(),
+                process::tail(&self.log, log_start, 20)
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes `pg_hba.conf`: the password, checked with SCRAM, for every connection.
+    fn write_hba(&self) -> Result<()> {
+        let file = self.data.join("pg_hba.conf");
+        let text = "# Written by xtask::services at every start.\n\
+                    local all all scram-sha-256\n\
+                    host all all 127.0.0.1/32 scram-sha-256\n\
+                    host all all ::1/128 scram-sha-256\n";
+        fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))
     }
 
     /// Starts the postmaster, waits until it accepts connections, creates the database.
@@ -179,6 +236,7 @@ impl Postgres {
             .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", USER])
             .args(["-d", "postgres", "-p", &self.port.to_string(), "-c", sql])
             .env("PGCONNECT_TIMEOUT", "10")
+            .env("PGPASSWORD", &self.password)
             .stdin(Stdio::null())
             .output()
             .context("cannot run psql")?;
@@ -203,9 +261,14 @@ impl Postgres {
         self.port
     }
 
-    /// `postgres://postgres@127.0.0.1:PORT/DATABASE`.
+    /// `postgres://postgres:PASSWORD@127.0.0.1:PORT/DATABASE`.
     pub fn url(&self) -> String {
-        format!("postgres://{USER}@127.0.0.1:{}/{}", self.port, self.database)
+        format!("postgres://{USER}:{}@127.0.0.1:{}/{}", self.password, self.port, self.database)
+    }
+
+    /// The superuser's password.
+    pub fn password(&self) -> &str {
+        &self.password
     }
 
     /// The pid of the postmaster (the last one started, after a restart).

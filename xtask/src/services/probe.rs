@@ -52,16 +52,38 @@ pub enum Reply {
     Array(Option<Vec<Reply>>),
 }
 
-/// Sends one command to the Redis at `addr` on a new connection and reads its reply.
-pub fn redis_command(addr: SocketAddr, args: &[&str], timeout: Duration) -> Result<Reply> {
+/// Sends one command to the Redis at `addr` on a new connection and reads its reply, first
+/// authenticating with `password` when one is given (an `AUTH` refused is an error).
+pub fn redis_command(
+    addr: SocketAddr,
+    password: Option<&str>,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<Reply> {
     let mut stream = connect(addr, timeout)?;
-    stream.write_all(&encode_command(args))?;
-    read_reply(&mut BufReader::new(stream))
+    let mut request = Vec::new();
+    if let Some(password) = password {
+        request.extend(encode_command(&["AUTH", password]));
+    }
+    request.extend(encode_command(args));
+    stream.write_all(&request)?;
+    let mut reader = BufReader::new(stream);
+    if password.is_some() {
+        match read_reply(&mut reader)? {
+            Reply::Simple(ok) if ok == "OK" => {}
+            other => bail!("Redis at {addr} refused AUTH: {other:?}"),
+        }
+    }
+    read_reply(&mut reader)
 }
 
-/// Whether the Redis at `addr` answers `PING` with `PONG` now (not while it loads its data).
-pub fn redis_ping(addr: SocketAddr) -> bool {
-    matches!(redis_command(addr, &["PING"], Duration::from_secs(1)), Ok(Reply::Simple(s)) if s == "PONG")
+/// Whether the Redis at `addr` answers `PING` with `PONG` now (not while it loads its data),
+/// authenticating with `password`.
+pub fn redis_ping(addr: SocketAddr, password: Option<&str>) -> bool {
+    matches!(
+        redis_command(addr, password, &["PING"], Duration::from_secs(1)),
+        Ok(Reply::Simple(s)) if s == "PONG"
+    )
 }
 
 /// A command as a RESP array of bulk strings.

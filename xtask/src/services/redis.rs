@@ -2,20 +2,28 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{Launch, Server, absolute, ensure_port_free, find_program, loopback, on_port, probe};
+use super::{
+    Launch, Server, absolute, ensure_port_free, find_program, loopback, on_port, probe, write_private,
+};
 use crate::process::Signal;
 
-/// A `redis-server` on 127.0.0.1 with its files (append-only log) in a directory of its own.
-/// Dropping it kills the server; data written a second before survives (AOF, fsync every
-/// second), and everything survives [`Redis::stop`] and [`Redis::restart`].
+/// How long a command sent through [`Redis::command`] may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A `redis-server` on 127.0.0.1 with its files (append-only log) in a directory of its own,
+/// requiring the directory's password (`requirepass`). Dropping it kills the server; data
+/// written a second before survives (AOF, fsync every second), and everything survives
+/// [`Redis::stop`] and [`Redis::restart`].
 #[derive(Debug)]
 pub struct Redis {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
+    password: String,
     log: PathBuf,
     new_session: bool,
     /// The running server; `None` once stopped, killed or detached.
@@ -26,8 +34,9 @@ pub struct Redis {
 
 impl Redis {
     /// Starts redis-server on 127.0.0.1:`port` (0 = pick a free one) with its files in `dir`
-    /// (created if missing). Persistence: appendonly yes, appendfsync everysec (so a restart
-    /// keeps data), no RDB snapshots. Waits until it answers PING.
+    /// (created if missing) and the password kept there (made at the first start).
+    /// Persistence: appendonly yes, appendfsync everysec (so a restart keeps data), no RDB
+    /// snapshots. Waits until it answers PING.
     pub fn start(dir: &Path, port: u16) -> Result<Redis> {
         Redis::start_with(dir, port, &Launch::default())
     }
@@ -38,7 +47,11 @@ impl Redis {
         let dir = absolute(dir)?;
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let log = launch.log.clone().unwrap_or_else(|| dir.join("redis.log"));
-        let mut redis = Redis { bin, dir, port, log, new_session: launch.new_session, server: None, pid: 0 };
+        let (password, _) = super::password(&dir)?;
+        // In a file rather than on the command line, where every local user could read it.
+        write_private(&dir.join("auth.conf"), &format!("requirepass {password}\n"))?;
+        let mut redis =
+            Redis { bin, dir, port, password, log, new_session: launch.new_session, server: None, pid: 0 };
         on_port(port, |port| {
             redis.port = port;
             redis.run()
@@ -51,8 +64,10 @@ impl Redis {
         let addr = loopback(self.port);
         ensure_port_free("Redis", addr)?;
         let mut cmd = crate::process::command(&self.bin, self.new_session);
-        // Everything on the command line, so no config file can differ between machines.
-        cmd.args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        // Everything but the password on the command line, so no config file can differ
+        // between machines.
+        cmd.arg(self.dir.join("auth.conf"))
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .arg("--dir")
             .arg(&self.dir)
             .args(["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""])
@@ -60,7 +75,8 @@ impl Redis {
             .current_dir(&self.dir);
         let mut server = Server::spawn("redis-server", &mut cmd, &self.log)?;
         self.pid = server.pid();
-        match server.wait_ready(|| probe::redis_ping(addr)) {
+        let password = self.password.clone();
+        match server.wait_ready(|| probe::redis_ping(addr, Some(&password))) {
             Ok(()) => {
                 self.server = Some(server);
                 Ok(())
@@ -81,9 +97,19 @@ impl Redis {
         self.port
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://:PASSWORD@127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://:{}@127.0.0.1:{}", self.password, self.port)
+    }
+
+    /// The password it requires.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// Sends one command, authenticated, on a new connection and returns the reply.
+    pub fn command(&self, args: &[&str]) -> Result<probe::Reply> {
+        probe::redis_command(loopback(self.port), Some(&self.password), args, COMMAND_TIMEOUT)
     }
 
     /// The pid of the server (the last one started, after a restart).

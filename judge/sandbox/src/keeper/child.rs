@@ -39,8 +39,6 @@ pub(crate) struct Init<'a> {
     pub(crate) cap_last: c_int,
     /// The program's uid and gid inside the box.
     pub(crate) user: u32,
-    /// Share the host's network namespace instead of an empty one.
-    pub(crate) network: bool,
 }
 
 /// A failed step.
@@ -91,15 +89,15 @@ fn check_long(step: u32, r: libc::c_long) -> Result<(), Fail> {
 /// Starts a keeper in new user, mount, pid, ipc, uts, network and cgroup namespaces. Returns
 /// its pid; the keeper waits for `proto::GO` before doing anything.
 pub(crate) fn clone_keeper(init: &Init<'_>) -> io::Result<libc::pid_t> {
-    let mut flags = (libc::CLONE_NEWUSER
+    // A network namespace of its own even for a box with network access: the host links it
+    // to the outside (`crate::net`), never to the host's own network.
+    let flags = (libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS) as libc::c_ulong
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWNET) as libc::c_ulong
         | libc::SIGCHLD as libc::c_ulong;
-    if !init.network {
-        flags |= libc::CLONE_NEWNET as libc::c_ulong;
-    }
     // SAFETY: with a null stack, clone behaves like fork: the child continues on a
     // copy-on-write copy of this thread's stack and of the process's memory, so `init` and
     // everything it points to stay valid in the child. The child runs only `keeper_main`,
@@ -244,9 +242,7 @@ fn setup(init: &Init<'_>) -> Result<KeeperFds, Fail> {
 
     // SAFETY: the name is a valid buffer of the given length.
     check(step::HOSTNAME, unsafe { libc::sethostname(c"sandbox".as_ptr(), 7) })?;
-    if !init.network {
-        loopback_up()?;
-    }
+    loopback_up()?;
     // SAFETY: prctl with integer arguments.
     check(step::DUMPABLE, unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })?;
     // Opened while the keeper still has every capability of its namespace; writing it later
@@ -512,7 +508,8 @@ fn pivot(plan: &MountPlan) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Brings up `lo` in the box's network namespace, the only interface it has.
+/// Brings up `lo` in the box's network namespace (a box with network access also has an
+/// `eth0`, which the host configures).
 fn loopback_up() -> Result<(), Fail> {
     // SAFETY: socket creation with integer arguments.
     let fd = check(step::LOOPBACK, unsafe {

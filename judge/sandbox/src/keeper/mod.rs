@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::cgroup::{Hierarchy, SlotCgroup};
 use crate::error::SandboxError;
+use crate::net::Network;
 use crate::rootfs::RootFs;
 use crate::seccomp::Filter;
 use crate::slots::Slot;
@@ -40,7 +41,8 @@ pub(crate) struct Blueprint<'a> {
     pub(crate) filter: &'a Filter,
     pub(crate) hierarchy: Option<&'a Hierarchy>,
     pub(crate) cap_last: libc::c_int,
-    pub(crate) network: bool,
+    /// Outbound network access, for sandboxes that give it.
+    pub(crate) network: Option<&'a Network>,
     /// CPUs each box may use at once (0: no quota).
     pub(crate) box_cpus: f64,
 }
@@ -102,7 +104,6 @@ impl Keeper {
             stack_top,
             cap_last: blueprint.cap_last,
             user: INNER_USER,
-            network: blueprint.network,
         };
         let pid = child::clone_keeper(&init).map_err(io_err("start a keeper (clone with new namespaces)"))?;
         drop(child);
@@ -116,6 +117,9 @@ impl Keeper {
         keeper.map_ids().map_err(io_err("map the box's user ids"))?;
         if let Some(cgroup) = &keeper.cgroup {
             cgroup.add(pid).map_err(io_err("move the keeper into its cgroup"))?;
+        }
+        if let Some(network) = blueprint.network {
+            network.attach(keeper.slot.id, pid)?;
         }
         sys::send(keeper.sock.as_fd(), &[proto::GO]).map_err(io_err("start the keeper"))?;
         let mut keeper = keeper.wait_ready(&plan)?;
