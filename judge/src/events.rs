@@ -169,6 +169,8 @@ struct HubState {
     watchers: Mutex<HashMap<String, Vec<Subscriber>>>,
     commands: mpsc::UnboundedSender<Command>,
     next_id: AtomicU64,
+    /// Streams dropped for falling behind.
+    dropped: AtomicU64,
 }
 
 /// Live events of running submissions for the event streams of one server process: one Redis
@@ -213,7 +215,12 @@ impl LiveHub {
     /// A hub and the task that keeps its Redis subscription (run it with [`LiveHub::run`]).
     pub fn new() -> (Self, mpsc::UnboundedReceiver<Command>) {
         let (commands, rx) = mpsc::unbounded_channel();
-        let state = HubState { watchers: Mutex::default(), commands, next_id: AtomicU64::new(0) };
+        let state = HubState {
+            watchers: Mutex::default(),
+            commands,
+            next_id: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        };
         (Self { state: Arc::new(state) }, rx)
     }
 
@@ -247,6 +254,11 @@ impl LiveHub {
         self.len() == 0
     }
 
+    /// How many streams were dropped for falling behind.
+    pub fn dropped(&self) -> u64 {
+        self.state.dropped.load(Ordering::Relaxed)
+    }
+
     fn remove(&self, token: &str, id: u64) {
         let mut watchers = self.state.watchers.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(list) = watchers.get_mut(token) {
@@ -267,12 +279,14 @@ impl LiveHub {
         let Some(list) = watchers.get_mut(token) else { return };
         list.retain(|s| {
             let queued = s.queued.load(Ordering::Relaxed);
-            if queued + payload.len() > LIVE_BUFFER_BYTES {
-                tracing::info!(token, "Dropping an event stream that fell behind.");
-                return false;
-            }
             s.queued.fetch_add(payload.len(), Ordering::Relaxed);
-            s.tx.try_send(LiveMessage::Event(payload.clone())).is_ok()
+            let kept = queued + payload.len() <= LIVE_BUFFER_BYTES
+                && s.tx.try_send(LiveMessage::Event(payload.clone())).is_ok();
+            if !kept {
+                tracing::info!(token, "Dropping an event stream that fell behind.");
+                self.state.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            kept
         });
         if list.is_empty() {
             watchers.remove(token);
@@ -373,6 +387,28 @@ impl LiveHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_live_stream_that_falls_behind_is_dropped_and_ends() {
+        let (hub, commands) = LiveHub::new();
+        drop(commands);
+        let mut behind = hub.subscribe("t").await;
+        let mut keeping_up = hub.subscribe("t").await;
+        let chunk = "x".repeat(100 * 1024);
+        let channel = live_channel("t");
+        for _ in 0..3 {
+            hub.fan_out(&channel, &chunk);
+            assert_eq!(keeping_up.next().await, Some(LiveMessage::Event(chunk.as_str().into())));
+        }
+        assert_eq!((hub.len(), hub.dropped()), (1, 1), "the one behind by 300 KiB was dropped");
+        for _ in 0..2 {
+            assert!(matches!(behind.next().await, Some(LiveMessage::Event(_))));
+        }
+        assert_eq!(behind.next().await, None, "then its stream ends");
+        hub.fan_out(&live_channel("other"), "ignored");
+        drop(keeping_up);
+        assert!(hub.is_empty());
+    }
 
     #[tokio::test]
     async fn notifications_reach_every_waiter_of_a_token_and_dropped_waiters_leave() {

@@ -180,3 +180,114 @@ fn a_submission_that_crashes_its_workers_ends_after_a_bounded_number_of_tries() 
     let done = cluster.run(&json!({"language_id": 50, "source_code": "int main(void) { return 0; }"}), "");
     assert_eq!(done["status"]["id"], 6, "{done}");
 }
+
+/// A value of the server's `/metrics`.
+fn metric(cluster: &Cluster, name: &str) -> f64 {
+    let text = support::http("GET", &format!("{}/metrics", cluster.url()), &[], None).text();
+    let line = text.lines().find(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ')));
+    line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+}
+
+/// Peak resident memory of a process, in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Clients that read large submissions, watch live output without reading it, or open stream
+/// after stream: each costs the server a bounded amount, and Redis nothing.
+#[test]
+fn what_a_client_may_cost_the_server_is_bounded() {
+    let cluster = Cluster::start(Options {
+        servers: 1,
+        workers: 1,
+        concurrency: 2,
+        env: vec![
+            ("MAX_EVENT_STREAMS".into(), "3".into()),
+            ("MAX_CONCURRENT_READS".into(), "2".into()),
+            ("ANSWER_BUDGET_MB".into(), "40".into()),
+        ],
+        ..Options::default()
+    });
+    let auth = [("X-Auth-Token", cluster.authn.as_str())];
+
+    // A large submission: 3 MiB each of source, stdin and expected output, and 4 MiB each of
+    // stdout and stderr.
+    let filler = "#".repeat(3 << 20);
+    let source =
+        format!("import sys\nsys.stdout.write('o' * (4 << 20))\nsys.stderr.write('e' * (4 << 20))\n{filler}");
+    let big = json!({"language_id": 71, "source_code": source, "stdin": "i".repeat(3 << 20),
+        "expected_output": "x".repeat(3 << 20), "max_file_size": 4096});
+    let token = submit(&cluster, &big);
+    let done = cluster.await_token(&token, "status", Duration::from_secs(60));
+    assert_eq!(done["status"]["id"], 4, "{done}");
+    let server = cluster.server_pid(0);
+    let before = peak_kib(server);
+    let url = format!("{}/submissions/{token}?fields=*&base64_encoded=true", cluster.url());
+    let lengths: Vec<usize> = std::thread::scope(|s| {
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    let r = support::http("GET", &url, &auth, None);
+                    assert_eq!(r.status, 200, "{}", r.text());
+                    r.body.len()
+                })
+            })
+            .collect();
+        readers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert!(lengths.iter().all(|&n| n > 20 << 20 && n == lengths[0]), "{lengths:?}");
+    let grown = peak_kib(server).saturating_sub(before);
+    assert!(
+        grown < 250 * 1024,
+        "8 reads of a {} MiB answer grew the server by {} MiB",
+        lengths[0] >> 20,
+        grown / 1024
+    );
+
+    // Event streams: a bounded number, and none takes a Redis connection of its own.
+    let clients = |r: xtask::services::probe::Reply| match r {
+        xtask::services::probe::Reply::Bulk(Some(info)) => String::from_utf8_lossy(&info)
+            .lines()
+            .find_map(|l| l.strip_prefix("connected_clients:").map(|n| n.trim().parse::<u64>().unwrap()))
+            .unwrap(),
+        other => panic!("INFO: {other:?}"),
+    };
+    let slow = submit(
+        &cluster,
+        &json!({"language_id": 71, "source_code": "import time\nprint('a', flush=True)\ntime.sleep(4)"}),
+    );
+    let connections = clients(cluster.redis.command(&["INFO", "clients"]).unwrap());
+    let events = format!("{}/submissions/{slow}/events", cluster.url());
+    let mut streams: Vec<support::Sse> = (0..3).map(|_| support::sse(&events, &auth)).collect();
+    for stream in &mut streams {
+        assert_eq!(stream.status, 200);
+        assert_eq!(stream.next().map(|e| e.event), Some("status".into()));
+    }
+    let refused = support::http("GET", &events, &auth, None);
+    assert_eq!((refused.status, refused.json()), (503, json!({"error": "too many event streams"})));
+    assert_eq!(clients(cluster.redis.command(&["INFO", "clients"]).unwrap()), connections);
+    drop(streams);
+
+    // A client that never reads: dropped once it is behind, not buffered without end.
+    let flood = json!({"language_id": 71, "max_file_size": 4096, "source_code":
+        "import sys, time\nfor i in range(64):\n    sys.stdout.write('o' * 65536); sys.stdout.flush()\n    sys.stderr.write('e' * 65536); sys.stderr.flush()\n    time.sleep(0.01)"});
+    let token = submit(&cluster, &flood);
+    let idle = format!("{}/submissions/{token}/events?base64_encoded=true", cluster.url());
+    // The streams closed above leave once the server notices (at their next event).
+    let left = support::wait_until(Duration::from_secs(30), || {
+        metric(&cluster, "judge_server_event_streams") == 0.0
+    });
+    assert!(left, "closed event streams were never let go");
+    let never_read = support::sse_small_window(&idle, &auth);
+    assert_eq!(never_read.status, 200);
+    let dropped = support::wait_until(Duration::from_secs(60), || {
+        metric(&cluster, "judge_server_event_streams_dropped_total") >= 1.0
+    });
+    assert!(dropped, "a client that never reads was never dropped:\n{}", cluster.logs());
+    assert_eq!(metric(&cluster, "judge_server_event_streams"), 0.0);
+    drop(never_read);
+    let done = cluster.await_token(&token, "status", Duration::from_secs(60));
+    assert_eq!(done["status"]["id"], 3, "{done}");
+}

@@ -278,8 +278,22 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         &mut out,
         "judge_server_waiting_requests",
         "gauge",
-        "Requests waiting (wait=true or events).",
+        "Requests waiting for a submission to finish (wait=true).",
         state.waiters.len(),
+    );
+    metrics::render_value(
+        &mut out,
+        "judge_server_event_streams",
+        "gauge",
+        "Live event streams open on this server.",
+        state.live.len(),
+    );
+    metrics::render_value(
+        &mut out,
+        "judge_server_event_streams_dropped_total",
+        "counter",
+        "Live event streams dropped for falling behind.",
+        state.live.dropped(),
     );
     state.metrics.wait_latency.render(
         &mut out,

@@ -164,6 +164,11 @@ impl Cluster {
     }
 
     /// What worker `i` has logged so far.
+    /// The pid of server `i`.
+    pub fn server_pid(&self, i: usize) -> u32 {
+        self.servers[i].id()
+    }
+
     /// Whether worker `i` has exited (crashed), reaping it if so.
     pub fn worker_exited(&mut self, i: usize) -> bool {
         match &mut self.workers[i] {
@@ -281,9 +286,20 @@ impl Response {
 }
 
 fn connect(url: &str, method: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> BufReader<TcpStream> {
+    connect_with(url, method, headers, body, |_| {})
+}
+
+fn connect_with(
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    prepare: impl FnOnce(&TcpStream),
+) -> BufReader<TcpStream> {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
+    prepare(&stream);
     stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -387,7 +403,42 @@ pub struct SseEvent {
 
 /// Opens an event stream.
 pub fn sse(url: &str, headers: &[(&str, &str)]) -> Sse {
-    let mut reader = connect(url, "GET", headers, None);
+    sse_with(url, headers, |_| {})
+}
+
+/// Sets a socket's receive buffer (which bounds the window the peer may fill).
+fn set_receive_buffer(stream: &TcpStream, bytes: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setsockopt on an open socket with a valid int option value.
+    #[allow(unsafe_code)]
+    let r = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&bytes as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "setsockopt SO_RCVBUF");
+}
+
+/// Opens an event stream on a connection whose receive window stays a few KiB: a client that
+/// does not read soon leaves what the server sends in the server's buffers. (Call
+/// [`Sse::widen`] before reading much: through such a window a transfer crawls.)
+pub fn sse_small_window(url: &str, headers: &[(&str, &str)]) -> Sse {
+    sse_with(url, headers, |stream| set_receive_buffer(stream, 4096))
+}
+
+impl Sse {
+    /// Lets the server fill a normal window again.
+    pub fn widen(&self) {
+        set_receive_buffer(self.lines.get_ref().inner.get_ref(), 4 << 20);
+    }
+}
+
+fn sse_with(url: &str, headers: &[(&str, &str)], prepare: impl FnOnce(&TcpStream)) -> Sse {
+    let mut reader = connect_with(url, "GET", headers, None, prepare);
     let (status, _) = read_head(&mut reader);
     Sse { status, lines: BufReader::new(Chunked { inner: reader, left: 0, done: false }) }
 }
