@@ -376,6 +376,10 @@ pub struct WorkerConfig {
     /// from (a /30 per box); it must overlap no network the host talks to.
     #[arg(long, env = "SANDBOX_NETWORK_POOL", default_value_t = judge_sandbox::DEFAULT_NETWORK_POOL, value_parser = parse_network_pool)]
     pub sandbox_network_pool: Ipv4Net,
+    /// CPUs the processes of one box may use at once (a cgroup CPU quota), so that a program
+    /// full of busy threads cannot starve the boxes next to it; 0 for no quota.
+    #[arg(long, env = "SANDBOX_BOX_CPUS", default_value_t = 1.0)]
+    pub sandbox_box_cpus: f64,
     /// Where the judge keeps its state.
     #[command(flatten)]
     pub connections: Connections,

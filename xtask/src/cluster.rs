@@ -219,7 +219,7 @@ pub(crate) fn start_all(build: bool) -> Result<()> {
         let dir = layout.data.join(dir);
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    packages::ensure(&[packages::CLUSTER, packages::TEST])?;
+    packages::ensure(&[packages::BUILD, packages::CLUSTER, packages::TEST])?;
     if !process::is_root() {
         eprintln!("xtask: warning: judge workers run the sandbox, which needs root; they will likely fail");
     }

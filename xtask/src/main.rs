@@ -65,7 +65,9 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Task::Test { no_lint, cargo_args } => test::run(!no_lint, &cargo_args),
         Task::Bench { target } => bench::run(target),
-        Task::Setup => packages::ensure(&[packages::TEST, packages::CLUSTER, packages::BENCH_SANDBOX]),
+        Task::Setup => {
+            packages::ensure(&[packages::BUILD, packages::TEST, packages::CLUSTER, packages::BENCH_SANDBOX])
+        }
         Task::StartAll { no_build } => cluster::start_all(!no_build),
         Task::StopAll => cluster::stop_all(),
         Task::Status => cluster::status(),

@@ -18,6 +18,10 @@ const fn need(path: &'static str, package: &'static str) -> Need {
     Need { path, package }
 }
 
+/// What building the workspace needs besides the Rust toolchain: pingora's zlib-ng builds with
+/// cmake. Every task that builds (`setup`, `test`, `start-all`, `bench`) ensures it.
+pub(crate) const BUILD: &[Need] = &[need("/usr/bin/cmake", "cmake")];
+
 /// What the tests run: the judge's compilers and interpreters, and what workers need.
 pub(crate) const TEST: &[Need] = &[
     need("/usr/bin/gcc", "gcc"),
@@ -25,6 +29,7 @@ pub(crate) const TEST: &[Need] = &[
     need("/usr/bin/javac", "openjdk-17-jdk-headless"),
     need("/usr/bin/go", "golang-go"),
     need("/usr/bin/node", "nodejs"),
+    need("/usr/bin/tsc", "node-typescript"),
     need("/usr/bin/python3", "python3"),
     need("/usr/bin/ipcmk", "util-linux"),
     // Network-enabled boxes: their links and the host's rules for them (`judge_sandbox`'s `net`).

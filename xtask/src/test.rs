@@ -17,7 +17,7 @@ fn cargo(args: &[&str]) -> Result<()> {
 
 pub(crate) fn run(lint: bool, extra: &[String]) -> Result<()> {
     // Integration tests start real Redis and PostgreSQL (`xtask::services`).
-    packages::ensure(&[packages::TEST, packages::CLUSTER])?;
+    packages::ensure(&[packages::BUILD, packages::TEST, packages::CLUSTER])?;
     if lint {
         cargo(&["fmt", "--all", "--check"])?;
         cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;

@@ -119,6 +119,7 @@ pub async fn run(
             run_dir: config.sandbox_run_dir.clone(),
             uid_base: config.sandbox_uid_base,
             max_idle: concurrency,
+            box_cpus: config.sandbox_box_cpus.max(0.0),
             binds: sysroot
                 .iter()
                 .map(|s| Bind { source: s.clone(), target: "/opt/rust".into(), writable: false })
@@ -143,7 +144,13 @@ pub async fn run(
     } else {
         None
     };
-    tracing::info!(worker = %name, concurrency, enforcement = ?sandbox.enforcement(), "Judge worker starting.");
+    tracing::info!(
+        worker = %name,
+        concurrency,
+        enforcement = ?sandbox.enforcement(),
+        cpu_quota = sandbox.limits_cpu(),
+        "Judge worker starting."
+    );
     {
         let warm = sandbox.clone();
         tokio::task::spawn_blocking(move || {
