@@ -6,12 +6,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Cluster, Options};
 
 /// What a receiver answers.
@@ -44,18 +44,7 @@ impl Receiver {
                 let (got, answer) = (got.clone(), answer.clone());
                 std::thread::spawn(move || {
                     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut length = 0;
-                    let mut line = String::new();
-                    while reader.read_line(&mut line).unwrap_or(0) > 2 {
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                        line.clear();
-                    }
-                    let mut body = vec![0; length];
-                    let _ = reader.read_exact(&mut body);
-                    let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let v = support::read_request_json(&stream);
                     got.lock().unwrap().push(v["token"].as_str().unwrap_or_default().to_owned());
                     let response = match answer {
                         Answer::Ok => {

@@ -7,7 +7,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,18 +31,7 @@ impl Callbacks {
             for stream in listener.incoming().flatten() {
                 let counts = counts.clone();
                 std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut length = 0;
-                    let mut line = String::new();
-                    while reader.read_line(&mut line).unwrap_or(0) > 2 {
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                        line.clear();
-                    }
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).unwrap();
-                    let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let v = support::read_request_json(&stream);
                     if let Some(token) = v["token"].as_str() {
                         *counts.lock().unwrap().entry(token.to_owned()).or_default() += 1;
                     }

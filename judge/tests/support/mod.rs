@@ -263,6 +263,23 @@ pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Reads one HTTP request from `stream` (as a callback receiver does) and returns its body
+/// as JSON (`Null` when it is not JSON).
+pub fn read_request_json(stream: &TcpStream) -> Value {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut length = 0;
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 2 {
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        line.clear();
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    serde_json::from_slice(&body).unwrap_or_default()
+}
+
 /// An HTTP response.
 #[derive(Debug, Clone)]
 pub struct Response {
