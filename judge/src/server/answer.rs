@@ -65,11 +65,20 @@ impl Bounds {
         &self,
         read: impl Future<Output = Result<Value, ApiError>>,
     ) -> Result<Rendered, ApiError> {
+        let rendered = self.try_render(async { read.await.map(Some) }).await?;
+        rendered.ok_or_else(|| ApiError::Internal("a read made nothing".into()))
+    }
+
+    /// [`Bounds::render`] for a read that may find nothing to show yet (`None`).
+    pub async fn try_render(
+        &self,
+        read: impl Future<Output = Result<Option<Value>, ApiError>>,
+    ) -> Result<Option<Rendered>, ApiError> {
         let turn = tokio::time::timeout(WAIT, self.reads.clone().acquire_owned())
             .await
             .map_err(|_| busy())?
             .map_err(|_| busy())?;
-        let value = read.await?;
+        let Some(value) = read.await? else { return Ok(None) };
         let bytes = serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))?;
         drop(value);
         let share = if bytes.len() > LARGE_ANSWER {
@@ -84,7 +93,7 @@ impl Bounds {
             None
         };
         drop(turn);
-        Ok(Rendered { bytes: Bytes::from(bytes), share })
+        Ok(Some(Rendered { bytes: Bytes::from(bytes), share }))
     }
 }
 
@@ -95,6 +104,13 @@ pub struct Rendered {
     pub bytes: Bytes,
     /// Held until the answer is sent (large answers only).
     pub share: Option<OwnedSemaphorePermit>,
+}
+
+impl Rendered {
+    /// The answer: JSON, keeping the budget's share until it has been sent.
+    pub fn into_response(self, status: StatusCode) -> Response {
+        json_body(status, self.bytes, self.share)
+    }
 }
 
 /// A JSON response whose body keeps `share` until it has been sent (or the client is gone).

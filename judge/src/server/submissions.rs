@@ -15,6 +15,7 @@ use crate::events::Waiter;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::answer::Rendered;
 use super::error::ApiError;
 use super::params::Params;
 use super::view::{self, DEFAULT_FIELDS, NOT_UTF8, NOT_UTF8_MANY};
@@ -104,14 +105,18 @@ fn wait_budget(state: &AppState, sub: &NewSubmission) -> Duration {
 }
 
 /// Waits until the submission is finished (or the deadline), woken by the workers'
-/// notifications, never by polling. `waiter` was registered before the submission was queued.
+/// notifications, never by polling, and renders it with `fields`. `waiter` was registered
+/// before the submission was queued.
 async fn wait_final(
     state: &AppState,
     token: Uuid,
     mut waiter: Waiter,
     deadline: Instant,
-) -> Result<(), ApiError> {
+    fields: &[&'static str],
+    base64: bool,
+) -> Result<Rendered, ApiError> {
     let name = token.to_string();
+    let languages = state.languages();
     loop {
         tokio::select! {
             _ = waiter.notified() => {}
@@ -119,9 +124,20 @@ async fn wait_final(
         }
         // Register again before looking, so a finish between the two is not missed.
         waiter = state.waiters.register(&name);
-        let status = db::status(&state.db, token).await?.ok_or(ApiError::NotFound)?;
-        if Status::from_id(status).is_some_and(Status::is_final) || Instant::now() >= deadline {
-            return Ok(());
+        let last = Instant::now() >= deadline;
+        let read = async {
+            let sub = db::get(&state.db, token, fields).await?.ok_or(ApiError::NotFound)?;
+            if !last && !Status::from_id(sub.status_id).is_some_and(Status::is_final) {
+                return Ok(None);
+            }
+            Ok(Some(
+                view::render(&sub, fields, base64, &languages)
+                    // Still 201, with the token: the client can fetch the result in base64.
+                    .unwrap_or_else(|_| json!({"error": NOT_UTF8, "token": name.clone()})),
+            ))
+        };
+        if let Some(rendered) = state.bounds.try_render(read).await? {
+            return Ok(rendered);
         }
     }
 }
@@ -153,15 +169,9 @@ pub(crate) async fn create(
     let Some(waiter) = waiter else {
         return Ok((StatusCode::CREATED, Json(json!({ "token": token.to_string() }))).into_response());
     };
-    wait_final(&state, token, waiter, Instant::now() + budget).await?;
+    let rendered = wait_final(&state, token, waiter, Instant::now() + budget, &fields, base64).await?;
     state.metrics.wait_latency.observe(started.elapsed().as_secs_f64());
-    let read = async {
-        let sub = db::get(&state.db, token, &fields).await?.ok_or(ApiError::NotFound)?;
-        Ok(view::render(&sub, &fields, base64, &languages)
-            // Still 201, with the token: the client can fetch the result in base64.
-            .unwrap_or_else(|_| json!({"error": NOT_UTF8, "token": token.to_string()})))
-    };
-    state.bounds.answer(StatusCode::CREATED, read).await
+    Ok(rendered.into_response(StatusCode::CREATED))
 }
 
 /// `GET /submissions/:token`.
