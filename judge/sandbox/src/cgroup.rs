@@ -192,9 +192,11 @@ impl Hierarchy {
                 for dir in &dirs {
                     make_fresh(dir)?;
                 }
-                if let (Some(dir), Some(cpus)) = (&cpu_dir, cpus) {
+                if let Some(dir) = &cpu_dir {
+                    // A slot taken over after a crash keeps no quota it should not have.
+                    let quota = cpus.map_or("-1".to_owned(), |cpus| quota_us(cpus).to_string());
                     write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
-                    write(&dir.join("cpu.cfs_quota_us"), &quota_us(cpus).to_string())?;
+                    write(&dir.join("cpu.cfs_quota_us"), &quota)?;
                 }
                 let memsw = dirs[0].join("memory.memsw.limit_in_bytes");
                 let open = |dir: &Path, file: &str| File::open(dir.join(file));
@@ -216,11 +218,15 @@ impl Hierarchy {
                     slot,
                     generation: 0,
                     v2_parent: None,
-                    cpus: cpu_dir.and(cpus),
+                    cpu_max: None,
                     shmem_base: 0,
                 })
             }
-            Hierarchy::V2 { parent, cpu } => SlotCgroup::new_v2(parent, slot, 0, cpus.filter(|_| *cpu)),
+            Hierarchy::V2 { parent, cpu } => {
+                let cpu_max =
+                    cpu.then(|| format!("{} {CPU_PERIOD_US}", cpus.map_or("max".into(), quota_us_string)));
+                SlotCgroup::new_v2(parent, slot, 0, cpu_max)
+            }
         }
     }
 
@@ -235,6 +241,10 @@ impl Hierarchy {
 
 /// The period of CPU quotas.
 const CPU_PERIOD_US: u64 = 100_000;
+
+fn quota_us_string(cpus: f64) -> String {
+    quota_us(cpus).to_string()
+}
 
 /// The quota per period for `cpus` CPUs (at least a millisecond, the kernel's minimum).
 fn quota_us(cpus: f64) -> u64 {
@@ -302,20 +312,23 @@ pub(crate) struct SlotCgroup {
     slot: u32,
     generation: u32,
     v2_parent: Option<PathBuf>,
-    /// The CPU quota, in CPUs, when there is one.
-    cpus: Option<f64>,
+    /// What a replacement v2 cgroup's `cpu.max` gets.
+    cpu_max: Option<String>,
     /// tmpfs memory charged when the keeper was ready: its own root and `/etc`, read-only
     /// from then on, so nothing a run can free.
     shmem_base: u64,
 }
 
 impl SlotCgroup {
-    fn new_v2(parent: &Path, slot: u32, generation: u32, cpus: Option<f64>) -> io::Result<Self> {
+    /// A v2 slot cgroup; `cpu_max` is what its `cpu.max` gets, when the cpu controller is
+    /// enabled (always written: a slot taken over after a crash keeps no quota it should not
+    /// have).
+    fn new_v2(parent: &Path, slot: u32, generation: u32, cpu_max: Option<String>) -> io::Result<Self> {
         let dir = parent.join(format!("slot-{slot}-{generation}"));
         make_fresh(&dir)?;
         let _ = write(&dir.join("memory.swap.max"), "0");
-        if let Some(cpus) = cpus {
-            write(&dir.join("cpu.max"), &format!("{} {CPU_PERIOD_US}", quota_us(cpus)))?;
+        if let Some(value) = &cpu_max {
+            write(&dir.join("cpu.max"), value)?;
         }
         let open = |file: &str| File::open(dir.join(file));
         let peak = OpenOptions::new().read(true).write(true).open(dir.join("memory.peak"));
@@ -341,7 +354,7 @@ impl SlotCgroup {
             slot,
             generation,
             v2_parent: Some(parent.to_owned()),
-            cpus,
+            cpu_max,
             shmem_base: 0,
         })
     }
@@ -455,7 +468,7 @@ impl SlotCgroup {
     /// Swaps in a fresh v2 cgroup for kernels whose `memory.peak` cannot be reset.
     fn replace(&mut self, keeper: libc::pid_t) -> io::Result<()> {
         let parent = self.v2_parent.clone().ok_or(io::ErrorKind::Unsupported)?;
-        let next = Self::new_v2(&parent, self.slot, self.generation.wrapping_add(1), self.cpus)?;
+        let next = Self::new_v2(&parent, self.slot, self.generation.wrapping_add(1), self.cpu_max.clone())?;
         next.add(keeper)?;
         let old = std::mem::replace(self, next);
         drop(old);
