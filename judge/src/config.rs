@@ -180,6 +180,13 @@ pub struct Judge0Config {
     pub enable_network: bool,
 }
 
+impl Judge0Config {
+    /// `MAX_EXTRACT_SIZE` in bytes.
+    pub fn max_extract_bytes(&self) -> u64 {
+        u64::try_from(self.max_extract_size).unwrap_or(0).saturating_mul(1024)
+    }
+}
+
 /// The languages that may take compiler options (`ALLOWED_LANGUAGES_FOR_COMPILE_OPTIONS`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(transparent)]

@@ -262,7 +262,7 @@ fn columns_for(fields: &[&str]) -> String {
     list
 }
 
-/// One submission, with the large columns `fields` shows (all of them for [`ALL`]).
+/// One submission, with the large columns `fields` shows.
 pub async fn get(pool: &Pool, token: Uuid, fields: &[&str]) -> Result<Option<Submission>, DbError> {
     let client = pool.get().await?;
     let stmt = client
@@ -271,9 +271,6 @@ pub async fn get(pool: &Pool, token: Uuid, fields: &[&str]) -> Result<Option<Sub
     let row = client.query_opt(&stmt, &[&token]).await?;
     row.map(|r| Submission::from_row(&r)).transpose().map_err(DbError::from)
 }
-
-/// Every field, for reads that need the whole submission.
-pub const ALL: &[&str] = &LARGE;
 
 /// A submission's status, or `None` when there is no such submission.
 pub async fn status(pool: &Pool, token: Uuid) -> Result<Option<i32>, DbError> {
@@ -522,7 +519,7 @@ mod tests {
 
     #[test]
     fn reads_fetch_only_the_large_columns_shown() {
-        assert_eq!(columns_for(ALL), COLUMNS);
+        assert_eq!(columns_for(&LARGE), COLUMNS);
         let none = columns_for(&[]);
         assert_eq!(none.matches("NULL::bytea AS").count(), LARGE.len(), "{none}");
         let some = columns_for(&["stdout", "status", "time"]);

@@ -14,6 +14,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::Bind;
 use crate::sys;
@@ -37,8 +38,9 @@ pub(crate) enum Op {
     Touch { path: CString },
     /// A symbolic link.
     Symlink { target: CString, path: CString },
-    /// A new file with these contents and mode.
-    WriteFile { path: CString, data: Vec<u8>, mode: u32 },
+    /// A new file with these contents (shared with the `RootFs`: every keeper's plan writes the
+    /// same `/etc`) and mode.
+    WriteFile { path: CString, data: Arc<[u8]>, mode: u32 },
     /// A bind mount of a host path (opened by the keeper before it takes its box's ids);
     /// `attrs` (`ATTR_*`) are applied to it and everything under it, with `remount_flags` as
     /// the fallback on kernels without `mount_setattr`.
@@ -61,7 +63,7 @@ pub(crate) struct MountPlan {
 #[derive(Debug)]
 enum EtcEntry {
     Dir(PathBuf),
-    File(PathBuf, Vec<u8>, u32),
+    File(PathBuf, Arc<[u8]>, u32),
     Link(PathBuf, PathBuf),
 }
 
@@ -74,7 +76,7 @@ pub(crate) struct RootFs {
     mount_point: PathBuf,
     etc: Vec<EtcEntry>,
     /// Host-wide `/proc` files replaced by static ones: (name, contents).
-    proc_fakes: Vec<(&'static str, Vec<u8>)>,
+    proc_fakes: Vec<(&'static str, Arc<[u8]>)>,
 }
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
@@ -121,7 +123,7 @@ const PROC_FAKES_DIR: &str = "sandbox/proc";
 /// Static stand-ins for the `/proc` files that show host-wide load and memory, as lxcfs
 /// gives containers: the same for every box and every run, so they tell nothing of the host's
 /// other work. (`sysinfo(2)` still reports host totals; only files are faked.)
-fn proc_fakes() -> Vec<(&'static str, Vec<u8>)> {
+fn proc_fakes() -> Vec<(&'static str, Arc<[u8]>)> {
     let cpus = sys::online_cpus();
     let mut stat = String::from("cpu  0 0 0 0 0 0 0 0 0 0\n");
     for cpu in 0..cpus {
@@ -152,9 +154,9 @@ fn proc_fakes() -> Vec<(&'static str, Vec<u8>)> {
         meminfo.push_str(&format!("{:<16}{kb:>8} kB\n", format!("{key}:")));
     }
     vec![
-        ("loadavg", b"0.00 0.00 0.00 1/1 1\n".to_vec()),
-        ("stat", stat.into_bytes()),
-        ("meminfo", meminfo.into_bytes()),
+        ("loadavg", Arc::from(&b"0.00 0.00 0.00 1/1 1\n"[..])),
+        ("stat", Arc::from(stat.into_bytes())),
+        ("meminfo", Arc::from(meminfo.into_bytes())),
     ]
 }
 
@@ -174,7 +176,7 @@ impl RootFs {
             ("hostname", "sandbox\n"),
             ("nsswitch.conf", NSSWITCH),
         ] {
-            etc.push(EtcEntry::File(name.into(), text.as_bytes().to_vec(), 0o644));
+            etc.push(EtcEntry::File(name.into(), Arc::from(text.as_bytes()), 0o644));
         }
         for entry in fs::read_dir("/etc")? {
             let entry = entry?;
@@ -341,8 +343,8 @@ impl Planner {
         Ok(())
     }
 
-    fn write_file(&mut self, path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-        let op = Op::WriteFile { path: sys::cstring(path)?, data: data.to_vec(), mode };
+    fn write_file(&mut self, path: &Path, data: &Arc<[u8]>, mode: u32) -> io::Result<()> {
+        let op = Op::WriteFile { path: sys::cstring(path)?, data: data.clone(), mode };
         self.push(op, format!("write {}", path.display()));
         Ok(())
     }
@@ -460,7 +462,11 @@ fn read_tree(from: &Path, rel: &Path, out: &mut Vec<EtcEntry>) -> io::Result<()>
             read_tree(&entry.path(), &rel.join(entry.file_name()), out)?;
         }
     } else if meta.is_file() {
-        out.push(EtcEntry::File(rel.to_owned(), fs::read(from)?, meta.permissions().mode() & 0o777));
+        out.push(EtcEntry::File(
+            rel.to_owned(),
+            Arc::from(fs::read(from)?),
+            meta.permissions().mode() & 0o777,
+        ));
     }
     Ok(())
 }

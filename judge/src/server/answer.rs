@@ -55,8 +55,7 @@ impl Bounds {
         status: StatusCode,
         read: impl Future<Output = Result<Value, ApiError>>,
     ) -> Result<Response, ApiError> {
-        let Rendered { bytes, share } = self.render(read).await?;
-        Ok(json_body(status, bytes, share))
+        Ok(self.render(read).await?.into_response(status))
     }
 
     /// Runs `read` in its turn and serializes what it made, with the budget's share for a
@@ -107,37 +106,37 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    /// The answer: JSON, keeping the budget's share until it has been sent.
+    /// The answer: JSON, its body keeping the budget's share until it has been sent (or the
+    /// client is gone).
     pub fn into_response(self, status: StatusCode) -> Response {
-        json_body(status, self.bytes, self.share)
-    }
-}
-
-/// A JSON response whose body keeps `share` until it has been sent (or the client is gone).
-fn json_body(status: StatusCode, bytes: Bytes, share: Option<OwnedSemaphorePermit>) -> Response {
-    let length = HeaderValue::from(bytes.len());
-    let body = match share {
-        None => Body::from(bytes),
-        Some(share) => {
-            enum Step {
-                Send(Bytes, OwnedSemaphorePermit),
-                /// Holds the share (dropped with the step) until the connection asks again.
-                Hold(#[allow(dead_code)] OwnedSemaphorePermit),
-            }
-            // The connection asks for the next chunk once it has taken the first: then the
-            // share goes.
-            let chunks = futures_util::stream::unfold(Some(Step::Send(bytes, share)), |step| async move {
-                match step? {
-                    Step::Send(bytes, share) => Some((Ok::<_, Infallible>(bytes), Some(Step::Hold(share)))),
-                    Step::Hold(_) => None,
+        let Rendered { bytes, share } = self;
+        let length = HeaderValue::from(bytes.len());
+        let body = match share {
+            None => Body::from(bytes),
+            Some(share) => {
+                enum Step {
+                    Send(Bytes, OwnedSemaphorePermit),
+                    /// Holds the share (dropped with the step) until the connection asks again.
+                    Hold(#[allow(dead_code)] OwnedSemaphorePermit),
                 }
-            });
-            Body::from_stream(chunks)
-        }
-    };
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::CONTENT_LENGTH, length);
-    response
+                // The connection asks for the next chunk once it has taken the first: then the
+                // share goes.
+                let chunks =
+                    futures_util::stream::unfold(Some(Step::Send(bytes, share)), |step| async move {
+                        match step? {
+                            Step::Send(bytes, share) => {
+                                Some((Ok::<_, Infallible>(bytes), Some(Step::Hold(share))))
+                            }
+                            Step::Hold(_) => None,
+                        }
+                    });
+                Body::from_stream(chunks)
+            }
+        };
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CONTENT_LENGTH, length);
+        response
+    }
 }

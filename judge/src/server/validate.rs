@@ -361,8 +361,7 @@ pub fn new_submission(
         }
         Some(raw) => match format::unbase64(&raw) {
             Some(bytes) if !bytes.is_empty() => {
-                let max_bytes = u64::try_from(cfg.max_extract_size).unwrap_or(0).saturating_mul(1024);
-                if let Err(why) = archive::check(&bytes, max_bytes) {
+                if let Err(why) = archive::check(&bytes, cfg.max_extract_bytes()) {
                     found.add(Step::AdditionalFilesContent, "additional_files", why);
                 }
                 Some(bytes)

@@ -175,8 +175,7 @@ pub fn execute(ctx: &Context<'_>, sub: &Submission, language: &Language) -> Outc
         return internal(format!("Cannot write the source file: {e}"));
     }
     if let Some(zip) = &n.additional_files {
-        let max_bytes = u64::try_from(ctx.judge0.max_extract_size).unwrap_or(0).saturating_mul(1024);
-        let written = archive::extract(zip, max_bytes, |file, data| {
+        let written = archive::extract(zip, ctx.judge0.max_extract_bytes(), |file, data| {
             lease.write_file(&file.path, data, file.executable).map_err(|e| e.to_string())
         });
         if let Err(e) = written {
