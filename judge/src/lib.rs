@@ -7,7 +7,7 @@ pub mod config;
 pub mod db;
 pub mod events;
 pub mod format;
-pub mod languages;
+pub use judge_languages as languages;
 pub mod metrics;
 pub mod queue;
 pub mod server;

@@ -85,6 +85,9 @@ pub struct Heartbeat {
     pub running: usize,
     /// Whether it is shutting down (takes no new work).
     pub stopping: bool,
+    /// The language ids (aliases included) whose toolchains it has.
+    #[serde(default)]
+    pub languages: Vec<i32>,
 }
 
 impl Redis {

@@ -41,14 +41,21 @@ pub(crate) enum Target {
 pub(crate) fn run(target: Target) -> Result<()> {
     match target {
         Target::Sandbox { runs } => {
-            packages::ensure(&[packages::BUILD, packages::BENCH_SANDBOX, packages::TEST])?;
+            packages::ensure(
+                &[packages::BUILD, packages::BENCH_SANDBOX, packages::TOOLS],
+                packages::Languages::Core,
+            )?;
             cargo_bench("judge-sandbox", "spawn", &[("BENCH_RUNS", runs)], "the sandbox benchmark")
         }
         Target::Judge { runs } => {
             if !xtask::process::is_root() {
                 bail!("the judge benchmark runs sandboxes: run it as root");
             }
-            packages::ensure(&[packages::BUILD, packages::TEST, packages::CLUSTER])?;
+            // Java, Kotlin, C++ and Python are measured: Kotlin is not a core language.
+            packages::ensure(
+                &[packages::BUILD, packages::TOOLS, packages::CLUSTER],
+                packages::Languages::All,
+            )?;
             // The cluster runs target/release/judge (the harness's `release: true`), built as `start-all` does.
             eprintln!("xtask: cargo build --release -p judge");
             let status = Command::new(env!("CARGO")).args(["build", "--release", "-p", "judge"]).status()?;
@@ -58,7 +65,7 @@ pub(crate) fn run(target: Target) -> Result<()> {
             cargo_bench("judge", "judge", &[("BENCH_RUNS", runs)], "the judge benchmark")
         }
         Target::Gateway { connections, seconds, rounds } => {
-            packages::ensure(&[packages::BUILD, packages::BENCH_GATEWAY])?;
+            packages::ensure(&[packages::BUILD, packages::BENCH_GATEWAY], packages::Languages::None)?;
             // The bench runs target/release/gateway, the binary that ships, and the bare pingora
             // proxy it is measured against.
             eprintln!("xtask: cargo build --release -p gateway --bin gateway --example pingora_floor");

@@ -213,13 +213,13 @@ impl Tokens {
 }
 
 /// `cargo xtask start-all`.
-pub(crate) fn start_all(build: bool) -> Result<()> {
+pub(crate) fn start_all(build: bool, languages: packages::Languages) -> Result<()> {
     let layout = Layout::find()?;
     for dir in ["logs", "run", "sandbox"] {
         let dir = layout.data.join(dir);
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    packages::ensure(&[packages::BUILD, packages::CLUSTER, packages::TEST])?;
+    packages::ensure(&[packages::BUILD, packages::CLUSTER, packages::TOOLS], languages)?;
     if !process::is_root() {
         eprintln!("xtask: warning: judge workers run the sandbox, which needs root; they will likely fail");
     }

@@ -34,8 +34,13 @@ enum Task {
         target: bench::Target,
     },
     /// Install the system packages builds, tests, the local cluster and the sandbox benchmark
-    /// need (as root); `bench gateway` installs nginx and wrk itself.
-    Setup,
+    /// need (as root), with every language's toolchain unless told otherwise; `bench gateway`
+    /// installs nginx and wrk itself.
+    Setup {
+        /// Which of the judge's languages to install (see `start-all`).
+        #[arg(long, value_enum, default_value = "all")]
+        languages: packages::Languages,
+    },
     /// Start the whole cluster on this machine (Redis, PostgreSQL, judge servers and workers)
     /// as processes on loopback, data under `.data/`; parts already up are left alone. Waits
     /// until every part is healthy and writes endpoints and dev tokens to `.data/cluster.env`.
@@ -43,6 +48,10 @@ enum Task {
         /// Use the judge binary already built instead of `cargo build --release -p judge`.
         #[arg(long)]
         no_build: bool,
+        /// Which of the judge's languages to install: the core set (C, C++, Java, JavaScript,
+        /// Python, Go, Rust, TypeScript, Bash, plain text, multi-file programs) or all of them.
+        #[arg(long, value_enum, default_value = "core")]
+        languages: packages::Languages,
     },
     /// Stop every part of the cluster (SIGTERM, SIGKILL after 15 s), last started first.
     StopAll,
@@ -65,10 +74,17 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Task::Test { no_lint, cargo_args } => test::run(!no_lint, &cargo_args),
         Task::Bench { target } => bench::run(target),
-        Task::Setup => {
-            packages::ensure(&[packages::BUILD, packages::TEST, packages::CLUSTER, packages::BENCH_SANDBOX])
-        }
-        Task::StartAll { no_build } => cluster::start_all(!no_build),
+        Task::Setup { languages } => packages::ensure(
+            &[
+                packages::BUILD,
+                packages::TOOLS,
+                packages::TEST_ONLY,
+                packages::CLUSTER,
+                packages::BENCH_SANDBOX,
+            ],
+            languages,
+        ),
+        Task::StartAll { no_build, languages } => cluster::start_all(!no_build, languages),
         Task::StopAll => cluster::stop_all(),
         Task::Status => cluster::status(),
         Task::Logs { part, lines, follow } => cluster::logs(&part, lines, follow),

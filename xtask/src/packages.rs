@@ -22,19 +22,21 @@ const fn need(path: &'static str, package: &'static str) -> Need {
 /// cmake. Every task that builds (`setup`, `test`, `start-all`, `bench`) ensures it.
 pub(crate) const BUILD: &[Need] = &[need("/usr/bin/cmake", "cmake")];
 
-/// What the tests run: the judge's compilers and interpreters, and what workers need.
-pub(crate) const TEST: &[Need] = &[
-    need("/usr/bin/gcc", "gcc"),
-    need("/usr/bin/g++", "g++"),
-    need("/usr/bin/javac", "openjdk-17-jdk-headless"),
-    need("/usr/bin/go", "golang-go"),
-    need("/usr/bin/node", "nodejs"),
-    need("/usr/bin/tsc", "node-typescript"),
-    need("/usr/bin/python3", "python3"),
+/// What workers use besides the languages' toolchains, and the tests with them: network-enabled
+/// boxes' links and the host's rules for them (`judge_sandbox`'s `net`), and SysV IPC tools the
+/// sandbox's tests use. The judge's compilers and interpreters come from `judge/languages.toml`
+/// ([`Languages`]).
+pub(crate) const TOOLS: &[Need] = &[
     need("/usr/bin/ipcmk", "util-linux"),
-    // Network-enabled boxes: their links and the host's rules for them (`judge_sandbox`'s `net`).
     need("/usr/sbin/nft", "nftables"),
     need("/usr/sbin/ip", "iproute2"),
+];
+
+/// What only the tests use: a real browser for the browser clients' tests, and `venv` for the
+/// Python client libraries' throwaway environments.
+pub(crate) const TEST_ONLY: &[Need] = &[
+    need("/usr/bin/chromium", "chromium"),
+    need("/usr/lib/python3.11/ensurepip/__init__.py", "python3-venv"),
 ];
 
 /// The services `cargo xtask start-all` runs besides the judge (which also needs [`TEST`]'s
@@ -62,11 +64,43 @@ fn present(path: &str) -> bool {
     }
 }
 
-/// Installs the packages of every missing program of `lists` (one apt run), or explains what
-/// to install.
-pub(crate) fn ensure(lists: &[&[Need]]) -> Result<()> {
-    let mut missing: Vec<&str> =
-        lists.iter().flat_map(|l| l.iter()).filter(|n| !present(n.path)).map(|n| n.package).collect();
+/// Which of the judge's languages (`judge/languages.toml`) a task needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Languages {
+    /// None (tasks that run no program).
+    None,
+    /// The languages marked `core = true`.
+    Core,
+    /// Every language.
+    All,
+}
+
+/// The packages of every selected language that lacks a path its commands name: the install
+/// list is read from the same file, the same way, as the workers that run the commands.
+fn language_packages(selection: Languages) -> Result<Vec<String>> {
+    if selection == Languages::None {
+        return Ok(Vec::new());
+    }
+    let languages = judge_languages::Languages::load(None).context("cannot read judge/languages.toml")?;
+    Ok(languages
+        .defs()
+        .iter()
+        .filter(|d| !d.is_archived && !d.worker_toolchain && (selection == Languages::All || d.core))
+        .filter(|d| d.paths().iter().any(|p| !present(p)))
+        .flat_map(|d| d.packages.iter().cloned())
+        .collect())
+}
+
+/// Installs the packages of every missing program of `lists` and of the selected languages
+/// (one apt run), or explains what to install.
+pub(crate) fn ensure(lists: &[&[Need]], languages: Languages) -> Result<()> {
+    let mut missing: Vec<String> = lists
+        .iter()
+        .flat_map(|l| l.iter())
+        .filter(|n| !present(n.path))
+        .map(|n| n.package.to_owned())
+        .chain(language_packages(languages)?)
+        .collect();
     missing.sort_unstable();
     missing.dedup();
     if missing.is_empty() {
@@ -93,6 +127,6 @@ pub(crate) fn ensure(lists: &[&[Need]]) -> Result<()> {
     };
     apt(&["update", "-q"])?;
     let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
-    install.extend(&missing);
+    install.extend(missing.iter().map(String::as_str));
     apt(&install)
 }

@@ -17,7 +17,11 @@ fn cargo(args: &[&str]) -> Result<()> {
 
 pub(crate) fn run(lint: bool, extra: &[String]) -> Result<()> {
     // Integration tests start real Redis and PostgreSQL (`xtask::services`).
-    packages::ensure(&[packages::BUILD, packages::TEST, packages::CLUSTER])?;
+    // The verdict matrix covers every language.
+    packages::ensure(
+        &[packages::BUILD, packages::TOOLS, packages::TEST_ONLY, packages::CLUSTER],
+        packages::Languages::All,
+    )?;
     if lint {
         cargo(&["fmt", "--all", "--check"])?;
         cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;

@@ -1,6 +1,7 @@
 //! Everything that describes the judge rather than a submission: languages, statuses, about,
 //! configuration, system, statistics, workers, health and metrics.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -19,16 +20,19 @@ use crate::{db, format, metrics};
 /// The Judge0 version this API speaks; SDKs choose behaviour by it.
 pub(crate) const JUDGE0_VERSION: &str = "1.13.1";
 
-/// `GET /languages`: active languages, sorted by name.
-pub(crate) async fn languages(State(state): State<Arc<AppState>>) -> Json<Value> {
+/// `GET /languages`: the active languages that at least one live worker can run (its
+/// heartbeat lists them), sorted by name. A cluster whose workers lack a toolchain does not
+/// offer its languages; one with no live worker offers none.
+pub(crate) async fn languages(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let runnable: HashSet<i32> = state.redis.workers().await?.into_iter().flat_map(|w| w.languages).collect();
     let list: Vec<Value> = state
         .languages()
         .all()
         .into_iter()
-        .filter(|l| !l.def.is_archived)
+        .filter(|l| !l.def.is_archived && runnable.contains(&l.id))
         .map(|l| json!({"id": l.id, "name": l.name}))
         .collect();
-    Json(Value::Array(list))
+    Ok(Json(Value::Array(list)))
 }
 
 /// `GET /languages/all`.

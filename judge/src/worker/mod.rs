@@ -6,7 +6,7 @@ pub mod execute;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -45,6 +45,8 @@ struct Worker {
     db: deadpool_postgres::Pool,
     redis: Redis,
     languages: Languages,
+    /// The language ids (aliases included) whose toolchains this host has.
+    runnable: Vec<i32>,
     sandbox: Sandbox,
     network_sandbox: Option<Sandbox>,
     inflight: Mutex<HashMap<Uuid, InFlight>>,
@@ -87,6 +89,42 @@ fn warn_about_unreachable_resolvers(allowed: &[ipnet::Ipv4Net]) {
     }
 }
 
+/// The ids of the languages whose every named path is on this host (the box sees the host's
+/// system directories), warning about the others: `/languages` lists only what some live
+/// worker can run, and an operator must know why one is missing.
+fn runnable_languages(languages: &Languages, rust_present: bool) -> Vec<i32> {
+    let mut runnable = Vec::new();
+    let mut missing = Vec::new();
+    for def in languages.defs().iter().filter(|d| !d.is_archived) {
+        if def.runnable(|p| Path::new(p).exists(), rust_present) {
+            runnable.extend(def.ids());
+        } else {
+            missing.push(format!("{} ({})", def.id, def.packages.join(" ")));
+        }
+    }
+    if !missing.is_empty() {
+        tracing::warn!(
+            languages = %missing.join(", "),
+            "This worker lacks the toolchains of some languages (their Debian packages in parentheses); \
+             it does not offer them."
+        );
+    }
+    runnable.sort_unstable();
+    runnable
+}
+
+/// Read-only binds of the host directories outside the system ones that some language's
+/// toolchain reads (those that exist here).
+fn toolchain_binds(languages: &Languages) -> Vec<Bind> {
+    let mut dirs: Vec<&String> = languages.defs().iter().flat_map(|d| d.binds.iter()).collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    dirs.into_iter()
+        .filter(|d| Path::new(d.as_str()).exists())
+        .map(|d| Bind { source: d.into(), target: d.into(), writable: false })
+        .collect()
+}
+
 fn rust_sysroot(configured: Option<PathBuf>) -> Option<PathBuf> {
     configured.or_else(|| {
         let out = std::process::Command::new("rustc").args(["--print", "sysroot"]).output().ok()?;
@@ -113,6 +151,7 @@ pub async fn run(
     };
     redis.set_language_versions(&versions).await?;
     languages.set_versions(versions);
+    let runnable = runnable_languages(&languages, sysroot.is_some());
 
     let sandbox_config = |network: Option<NetworkConfig>| {
         let mut sandbox = SandboxConfig {
@@ -123,9 +162,17 @@ pub async fn run(
             binds: sysroot
                 .iter()
                 .map(|s| Bind { source: s.clone(), target: "/opt/rust".into(), writable: false })
+                .chain(toolchain_binds(&languages))
                 .collect(),
             ..SandboxConfig::default()
         };
+        for def in languages.defs() {
+            for entry in &def.etc {
+                if !sandbox.etc_entries.contains(entry) {
+                    sandbox.etc_entries.push(entry.clone());
+                }
+            }
+        }
         if network.is_some() {
             // The host's resolver, which must be public or allowed to be of use.
             sandbox.etc_entries.push("resolv.conf".into());
@@ -174,6 +221,7 @@ pub async fn run(
         db,
         redis,
         languages,
+        runnable,
         sandbox,
         network_sandbox,
         inflight: Mutex::new(HashMap::new()),
@@ -534,6 +582,7 @@ async fn heartbeat(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
             concurrency: worker.concurrency,
             running: held.len(),
             stopping: worker.stopping.load(Ordering::SeqCst),
+            languages: worker.runnable.clone(),
         };
         if let Err(error) = worker.redis.heartbeat(&beat, HEARTBEAT_TTL).await {
             tracing::warn!(%error, "Cannot publish the heartbeat.");

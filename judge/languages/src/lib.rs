@@ -1,5 +1,10 @@
-//! Languages: loaded from a TOML file (Judge0's ids), with names that carry the versions the
-//! workers actually have installed.
+//! The judge's languages: `judge/languages.toml` (Judge0's ids and commands, and the Debian
+//! packages that provide every program the commands name), with names that carry the versions
+//! the workers actually have installed.
+//!
+//! Its own crate so that `xtask` derives what to install from the same file and the same
+//! reading of it as the workers that run the commands: the install list cannot drift from the
+//! languages.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -9,7 +14,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 /// The built-in language file.
-pub const BUILTIN: &str = include_str!("../languages.toml");
+pub const BUILTIN: &str = include_str!("../../languages.toml");
 
 /// One language as the file defines it.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +48,71 @@ pub struct LanguageDef {
     /// Files written into the box next to the source (name → contents).
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// The Debian packages that provide every absolute path the commands name (see
+    /// [`LanguageDef::paths`]); what `cargo xtask` installs for this language.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Whether `cargo xtask start-all` installs it by default (the others with
+    /// `--languages all`).
+    #[serde(default)]
+    pub core: bool,
+    /// Whether the worker provides the toolchain itself rather than a package (the host's Rust
+    /// toolchain, bound at `/opt/rust`): its paths need no package.
+    #[serde(default)]
+    pub worker_toolchain: bool,
+    /// Entries of the host's `/etc` the toolchain reads (configuration files Debian keeps
+    /// there), copied into the box's `/etc`.
+    #[serde(default)]
+    pub etc: Vec<String>,
+    /// Host directories outside the system directories (`/usr`, `/lib`, ...) that the toolchain
+    /// reads, bound read-only at the same place in the box.
+    #[serde(default)]
+    pub binds: Vec<String>,
+}
+
+impl LanguageDef {
+    /// Every absolute path the commands name (programs, and files such as a jar passed to
+    /// them): the words of `compile_cmd`, `run_cmd` and `version_cmd` that start with `/`,
+    /// after splitting at shell operators, quotes, `=` and `:` (so `VAR=/usr/lib/x` and
+    /// `-cp ".:/usr/share/x/*"` count). A trailing `/*` glob names its directory. Paths inside
+    /// the box (`/box`, `/tmp`), `/dev`, `/proc` and templated ones (`{rust_sysroot}`) are
+    /// left out.
+    pub fn paths(&self) -> Vec<String> {
+        let commands =
+            self.compile_cmd.iter().chain(std::iter::once(&self.run_cmd)).chain(self.version_cmd.first());
+        let mut paths: Vec<String> = commands
+            .flat_map(|c| c.split(|ch: char| ch.is_whitespace() || ";&|()`'\"=:<>$".contains(ch)))
+            .filter(|w| w.starts_with('/') && !w.contains('{'))
+            .map(|w| w.strip_suffix("/*").unwrap_or(w).trim_end_matches('/').to_owned())
+            .filter(|w| !w.is_empty() && !["/box", "/tmp", "/dev", "/proc"].iter().any(|p| within(w, p)))
+            .collect();
+        paths.sort_unstable();
+        paths.dedup();
+        paths
+    }
+
+    /// Whether a host where `exists` says which paths are present can run this language:
+    /// every path its commands name is there. A worker-provided toolchain is judged by
+    /// `worker_toolchain_present` instead.
+    pub fn runnable(&self, exists: impl Fn(&str) -> bool, worker_toolchain_present: bool) -> bool {
+        if self.is_archived {
+            return false;
+        }
+        if self.worker_toolchain {
+            return worker_toolchain_present;
+        }
+        self.paths().iter().all(|p| exists(p))
+    }
+
+    /// This language's id followed by its aliases.
+    pub fn ids(&self) -> impl Iterator<Item = i32> + '_ {
+        std::iter::once(self.id).chain(self.aliases.iter().copied())
+    }
+}
+
+/// Whether `path` is `dir` or below it.
+fn within(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,7 +176,7 @@ impl Languages {
         let mut defs = Vec::new();
         for def in file.language {
             let def = Arc::new(def);
-            for id in std::iter::once(def.id).chain(def.aliases.iter().copied()) {
+            for id in def.ids() {
                 if by_id.insert(id, def.clone()).is_some() {
                     return Err(LanguagesError::Duplicate(id));
                 }
@@ -132,12 +202,13 @@ impl Languages {
         def.name.replace("{version}", version)
     }
 
-    /// Every language under its canonical id (aliases omitted), sorted by name.
+    /// Every language under each of its ids (aliases are listed too: clients refuse ids that
+    /// are not), sorted by name, then id, as Judge0 lists them.
     pub fn all(&self) -> Vec<Language> {
         let mut all: Vec<Language> = self
             .defs
             .iter()
-            .map(|def| Language { id: def.id, name: self.name_of(def), def: def.clone() })
+            .flat_map(|def| def.ids().map(|id| Language { id, name: self.name_of(def), def: def.clone() }))
             .collect();
         all.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         all
@@ -230,8 +301,16 @@ mod tests {
         }
         assert!(langs.get(999).is_none());
         let all = langs.all();
-        assert_eq!(all.len(), 11, "aliases are not listed");
-        assert!(all.windows(2).all(|w| w[0].name <= w[1].name));
+        for id in [48, 49, 50, 52, 53, 54] {
+            assert_eq!(all.iter().filter(|l| l.id == id).count(), 1, "{id} is listed under its own id");
+        }
+        assert!(all.windows(2).all(|w| (&w[0].name, w[0].id) <= (&w[1].name, w[1].id)));
+        let archived: Vec<i32> = all.iter().filter(|l| l.def.is_archived).map(|l| l.id).collect();
+        assert_eq!(archived, {
+            let mut ids: Vec<i32> = (1..=42).collect();
+            ids.sort_by_key(|id| langs.get(*id).map(|l| l.name));
+            ids
+        });
     }
 
     #[test]
@@ -251,6 +330,49 @@ mod tests {
         assert_eq!(extract_version("rustc 1.95.0 (59807616e 2026-04-14)").as_deref(), Some("1.95.0"));
         assert_eq!(extract_version("GNU bash, version 5.2.15(1)-release").as_deref(), Some("5.2.15"));
         assert_eq!(extract_version("no version here 7"), None);
+    }
+
+    #[test]
+    fn paths_are_the_absolute_words_of_the_commands() {
+        let text = r#"
+[[language]]
+id = 1
+name = "x"
+version_cmd = ["/usr/bin/x", "--version"]
+compile_cmd = "PATH=\"/usr/lib/x/bin:$PATH\" /usr/bin/xc %s -I/usr/include/no main.x && /bin/cat a|/usr/bin/y"
+run_cmd = "SDK=/usr/lib/sdk /usr/bin/java -cp \".:/usr/share/groovy/lib/*\" -jar /usr/share/java/z.jar /box/in /tmp/t ./main `/usr/bin/cfg --flags` /dev/null"
+"#;
+        let langs = Languages::parse(text).unwrap();
+        assert_eq!(
+            langs.defs()[0].paths(),
+            [
+                "/bin/cat",
+                "/usr/bin/cfg",
+                "/usr/bin/java",
+                "/usr/bin/x",
+                "/usr/bin/xc",
+                "/usr/bin/y",
+                "/usr/lib/sdk",
+                "/usr/lib/x/bin",
+                "/usr/share/groovy/lib",
+                "/usr/share/java/z.jar",
+            ]
+        );
+        let def = &langs.defs()[0];
+        assert!(def.runnable(|_| true, false));
+        assert!(!def.runnable(|p| p != "/usr/share/java/z.jar", true));
+    }
+
+    #[test]
+    fn a_worker_toolchain_needs_no_path_and_archived_languages_never_run() {
+        let langs = Languages::load(None).unwrap();
+        let rust = langs.get(73).unwrap();
+        assert!(rust.def.worker_toolchain);
+        assert!(rust.def.runnable(|_| false, true));
+        assert!(!rust.def.runnable(|_| true, false));
+        let archived = langs.get(1).unwrap();
+        assert!(archived.def.is_archived);
+        assert!(!archived.def.runnable(|_| true, true));
     }
 
     #[test]
