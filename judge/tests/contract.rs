@@ -311,7 +311,7 @@ fn info_endpoints(c: &Cluster) {
         assert!(info[key].is_string(), "/system_info lacks {key}: {info}");
     }
 
-    // Languages: active ones sorted by name, aliases not listed.
+    // Languages: active ones that a live worker runs, sorted by name, aliases under their own ids.
     let r = c.request(0, "GET", "/languages", None);
     assert_eq!(r.status, 200);
     let list = r.json();
@@ -336,15 +336,28 @@ fn info_endpoints(c: &Cluster) {
         let l = list.iter().find(|l| l["id"] == id).unwrap_or_else(|| panic!("language {id} missing"));
         assert!(l["name"].as_str().unwrap().starts_with(prefix), "{l}");
     }
-    for alias in [48, 49, 52, 53] {
-        assert!(!ids.contains(&alias), "alias {alias} listed");
+    for (alias, prefix) in [(48, "C (GCC "), (49, "C (GCC "), (52, "C++ (GCC "), (53, "C++ (GCC ")] {
+        let l = list.iter().find(|l| l["id"] == alias).unwrap_or_else(|| panic!("alias {alias} not listed"));
+        assert!(l["name"].as_str().unwrap().starts_with(prefix), "{l}");
     }
     let r = c.request(0, "GET", "/languages/all", None);
     assert_eq!(r.status, 200);
     let all = r.json();
     let all = all.as_array().unwrap();
-    assert!(all.iter().all(|l| keys(l) == ["id", "name", "is_archived"] && l["is_archived"] == false));
-    assert_eq!(all.len(), list.len(), "no archived language is built in");
+    assert!(all.iter().all(|l| keys(l) == ["id", "name", "is_archived"]), "{all:?}");
+    let archived: Vec<i64> =
+        all.iter().filter(|l| l["is_archived"] == true).map(|l| l["id"].as_i64().unwrap()).collect();
+    assert_eq!(archived.iter().copied().collect::<std::collections::BTreeSet<_>>(), (1..=42).collect());
+    for l in list {
+        assert!(all.iter().any(|a| a["id"] == l["id"] && a["is_archived"] == false), "{l} not in /languages/all");
+    }
+    let r = c.request(0, "POST", "/submissions", Some(&json!({"source_code": "x", "language_id": 37})));
+    expect_json(
+        &r,
+        422,
+        &json!({"language_id": ["language with id 37 is archived and cannot be used anymore"]}),
+        "an archived built-in language",
+    );
 
     let r = c.request(0, "GET", "/languages/71", None);
     assert_eq!(r.status, 200);
@@ -1483,7 +1496,7 @@ fn other_settings() {
     let builtin = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/languages.toml")).unwrap();
     let archived = r#"
 [[language]]
-id = 1
+id = 1000
 name = "Old Python (2.7)"
 is_archived = true
 source_file = "script.py"
@@ -1554,26 +1567,26 @@ run_cmd = "/usr/bin/python2 script.py"
 
     // An archived language: listed in /languages/all only, shown, refused.
     let listed = get("/languages").json();
-    assert!(listed.as_array().unwrap().iter().all(|l| l["id"] != 1), "archived language listed");
+    assert!(listed.as_array().unwrap().iter().all(|l| l["id"] != 1000), "archived language listed");
     let all = get("/languages/all").json();
-    let old = all.as_array().unwrap().iter().find(|l| l["id"] == 1).cloned();
+    let old = all.as_array().unwrap().iter().find(|l| l["id"] == 1000).cloned();
     assert_same(
         &old.unwrap(),
-        &json!({"id": 1, "name": "Old Python (2.7)", "is_archived": true}),
+        &json!({"id": 1000, "name": "Old Python (2.7)", "is_archived": true}),
         "/languages/all",
     );
-    let r = get("/languages/1");
-    let expected = json!({"id": 1, "name": "Old Python (2.7)", "is_archived": true, "source_file": "script.py",
+    let r = get("/languages/1000");
+    let expected = json!({"id": 1000, "name": "Old Python (2.7)", "is_archived": true, "source_file": "script.py",
         "compile_cmd": null, "run_cmd": "/usr/bin/python2 script.py"});
-    expect_json(&r, 200, &expected, "/languages/1");
+    expect_json(&r, 200, &expected, "/languages/1000");
 
     // Switches and limits as configured.
     let ok = python("print(1)");
     let cpp = json!({"source_code": "int main() {}", "language_id": 54});
     let cases = [
         (
-            with(&ok, &json!({"language_id": 1})),
-            json!({"language_id": ["language with id 1 is archived and cannot be used anymore"]}),
+            with(&ok, &json!({"language_id": 1000})),
+            json!({"language_id": ["language with id 1000 is archived and cannot be used anymore"]}),
         ),
         (
             with(&ok, &json!({"cpu_time_limit": 3.5})),
