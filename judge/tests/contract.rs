@@ -319,7 +319,6 @@ fn info_endpoints(c: &Cluster) {
     assert!(list.iter().all(|l| keys(l) == ["id", "name"]), "{list:?}");
     let names: Vec<&str> = list.iter().map(|l| l["name"].as_str().unwrap()).collect();
     assert!(names.windows(2).all(|w| w[0] <= w[1]), "not sorted by name: {names:?}");
-    let ids: Vec<i64> = list.iter().map(|l| l["id"].as_i64().unwrap()).collect();
     for (id, prefix) in [
         (50, "C (GCC "),
         (54, "C++ (GCC "),
