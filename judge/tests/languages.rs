@@ -41,6 +41,7 @@ struct Programs {
     time_limit: Option<String>,
     /// The programs are C, built here with the host's gcc and sent as the base64-encoded
     /// binary (Judge0's "Executable").
+    #[serde(default)]
     executable: bool,
 }
 
@@ -161,7 +162,7 @@ fn cases(id: i32, compiled: bool, p: &Programs) -> Vec<Case> {
         // A generous wall limit: on a loaded machine the CPU limit must still be the one that hits.
         body: with(
             source(time_limit),
-            json!({"cpu_time_limit": 1, "cpu_extra_time": 0.5, "wall_time_limit": 30}),
+            json!({"cpu_time_limit": 1, "cpu_extra_time": 0.5, "wall_time_limit": 20}),
         ),
         status: TLE,
         stdout: None,
