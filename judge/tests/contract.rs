@@ -348,7 +348,10 @@ fn info_endpoints(c: &Cluster) {
         all.iter().filter(|l| l["is_archived"] == true).map(|l| l["id"].as_i64().unwrap()).collect();
     assert_eq!(archived.iter().copied().collect::<std::collections::BTreeSet<_>>(), (1..=42).collect());
     for l in list {
-        assert!(all.iter().any(|a| a["id"] == l["id"] && a["is_archived"] == false), "{l} not in /languages/all");
+        assert!(
+            all.iter().any(|a| a["id"] == l["id"] && a["is_archived"] == false),
+            "{l} not in /languages/all"
+        );
     }
     let r = c.request(0, "POST", "/submissions", Some(&json!({"source_code": "x", "language_id": 37})));
     expect_json(

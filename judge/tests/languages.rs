@@ -189,7 +189,8 @@ fn every_listed_language_has_programs_and_every_program_a_language() {
     assert!(missing.is_empty(), "languages without programs in tests/languages: {missing:?}");
     for entry in std::fs::read_dir(programs_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        let id: i32 = name.strip_suffix(".toml").and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{name}"));
+        let id: i32 =
+            name.strip_suffix(".toml").and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{name}"));
         assert!(listed.contains_key(&id) && !SPECIAL.contains(&id), "{name}: no such listed language");
     }
 }
@@ -244,10 +245,21 @@ fn every_language_reaches_every_verdict() {
             wrong.push("no compile_output".into());
         }
         if !wrong.is_empty() {
-            failures.push(format!("language {} {}: {}\n    {got}", case.language, case.name, wrong.join(", ")));
+            failures.push(format!(
+                "language {} {}: {}\n    {got}",
+                case.language,
+                case.name,
+                wrong.join(", ")
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), all.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
 }
 
 /// The body with `source_code`, `stdin` and `expected_output` base64-encoded (an executable's
