@@ -19,7 +19,7 @@ use std::time::Duration;
 use judge::languages::Languages;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use support::{Cluster, Options};
+use support::{Cluster, Expected, Options};
 
 /// One language's programs. Each is a whole source file.
 #[derive(Debug, Default, Deserialize)]
@@ -78,15 +78,6 @@ fn selected() -> Option<Vec<i32>> {
     Some(list.split(',').map(|s| s.trim().parse().expect("VERDICT_LANGUAGES: ids and commas")).collect())
 }
 
-struct Case {
-    language: i32,
-    name: &'static str,
-    body: Value,
-    status: i32,
-    stdout: Option<&'static str>,
-    message: Option<String>,
-}
-
 /// A C program built by the host's gcc, base64-encoded.
 fn executable(source: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -100,7 +91,7 @@ fn executable(source: &str) -> String {
     judge::format::base64(&std::fs::read(dir.path().join("a.out")).unwrap())
 }
 
-fn cases(id: i32, compiled: bool, p: &Programs) -> Vec<Case> {
+fn cases(id: i32, compiled: bool, p: &Programs) -> Vec<Expected> {
     let source = |s: &str| -> Value {
         if p.executable {
             json!({"language_id": id, "source_code": executable(s), "base64_encoded": true})
@@ -114,29 +105,27 @@ fn cases(id: i32, compiled: bool, p: &Programs) -> Vec<Case> {
         }
         body
     };
+    let label = |name: &str| format!("language {id} {name}");
     let echo = p.echo.as_deref().unwrap_or_else(|| panic!("{id}.toml: no echo program"));
     let mut v = vec![
-        Case {
-            language: id,
-            name: "stdin echo",
+        Expected {
+            label: label("stdin echo"),
             body: with(source(echo), json!({"stdin": "verdict", "expected_output": "hello, verdict"})),
             status: AC,
-            stdout: Some("hello, verdict\n"),
+            stdout: Some("hello, verdict\n".into()),
             message: None,
         },
-        Case {
-            language: id,
-            name: "wrong answer",
+        Expected {
+            label: label("wrong answer"),
             body: with(source(echo), json!({"stdin": "verdict", "expected_output": "hello, judge"})),
             status: WA,
-            stdout: Some("hello, verdict\n"),
+            stdout: Some("hello, verdict\n".into()),
             message: None,
         },
     ];
     match (&p.compile_error, compiled) {
-        (Some(src), true) => v.push(Case {
-            language: id,
-            name: "compilation error",
+        (Some(src), true) => v.push(Expected {
+            label: label("compilation error"),
             body: source(src),
             status: CE,
             stdout: None,
@@ -147,18 +136,16 @@ fn cases(id: i32, compiled: bool, p: &Programs) -> Vec<Case> {
         (None, false) => {}
     }
     let runtime_error = p.runtime_error.as_deref().unwrap_or_else(|| panic!("{id}.toml: no runtime_error"));
-    v.push(Case {
-        language: id,
-        name: "runtime error",
+    v.push(Expected {
+        label: label("runtime error"),
         body: source(runtime_error),
         status: p.runtime_error_status.unwrap_or(NZEC),
         stdout: None,
         message: p.runtime_error_message.clone(),
     });
     let time_limit = p.time_limit.as_deref().unwrap_or_else(|| panic!("{id}.toml: no time_limit"));
-    v.push(Case {
-        language: id,
-        name: "time limit",
+    v.push(Expected {
+        label: label("time limit"),
         // A generous wall limit: on a loaded machine the CPU limit must still be the one that hits.
         body: with(
             source(time_limit),
@@ -206,60 +193,17 @@ fn every_language_reaches_every_verdict() {
                 continue;
             }
             let Some(programs) = read_programs(id) else { continue }; // The test above says so.
-            all.extend(cases(id, def.compile_cmd.is_some(), &programs));
+            all.extend(
+                cases(id, def.compile_cmd.is_some(), &programs)
+                    .into_iter()
+                    .map(|c| Expected { body: encode(&c.body), ..c }),
+            );
         }
     }
     assert!(!all.is_empty(), "no language selected");
 
     let cluster = Cluster::start(Options::default());
-    let tokens: Vec<String> = all
-        .iter()
-        .map(|case| {
-            let r = cluster.request(0, "POST", "/submissions?base64_encoded=true", Some(&encode(&case.body)));
-            assert_eq!(r.status, 201, "{} {}: {}", case.language, case.name, r.text());
-            r.json()["token"].as_str().unwrap().to_owned()
-        })
-        .collect();
-    let mut failures = Vec::new();
-    for (case, token) in all.iter().zip(&tokens) {
-        let got = cluster.await_token(
-            token,
-            "status,stdout,stderr,compile_output,message,exit_code,exit_signal,time",
-            Duration::from_secs(600),
-        );
-        let mut wrong = Vec::new();
-        if got["status"]["id"] != case.status {
-            wrong.push(format!("status {} (expected {})", got["status"], case.status));
-        }
-        if let Some(out) = case.stdout
-            && got["stdout"] != out
-        {
-            wrong.push(format!("stdout {}", got["stdout"]));
-        }
-        if let Some(m) = &case.message
-            && got["message"] != m.as_str()
-        {
-            wrong.push(format!("message {} (expected {m:?})", got["message"]));
-        }
-        if case.status == CE && got["compile_output"].as_str().is_none_or(str::is_empty) {
-            wrong.push("no compile_output".into());
-        }
-        if !wrong.is_empty() {
-            failures.push(format!(
-                "language {} {}: {}\n    {got}",
-                case.language,
-                case.name,
-                wrong.join(", ")
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        all.len(),
-        failures.join("\n")
-    );
+    cluster.judge_all("base64_encoded=true", &all, Duration::from_secs(600));
 }
 
 /// The body with `source_code`, `stdin` and `expected_output` base64-encoded (an executable's

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Cluster, Options};
+use support::{Cluster, Expected, Options};
 
 struct Case {
     language: i32,
@@ -162,60 +162,29 @@ fn verdict_base64(bytes: &[u8]) -> String {
 #[test]
 fn signals_memory_plain_text_and_wall_time() {
     let cluster = Cluster::start(Options::default());
-    let cases = cases();
-    let mut tokens = Vec::new();
-    for case in &cases {
-        let mut body = json!({"language_id": case.language, "source_code": case.source});
-        if let Some(s) = case.stdin {
-            body["stdin"] = json!(s);
-        }
-        if let Some(e) = case.expected_output {
-            body["expected_output"] = json!(e);
-        }
-        if let (Value::Object(b), Value::Object(extra)) = (&mut body, (case.extra)()) {
-            b.extend(extra);
-        }
-        let r = cluster.request(0, "POST", "/submissions", Some(&body));
-        assert_eq!(r.status, 201, "{} {}: {}", case.language, case.name, r.text());
-        tokens.push(r.json()["token"].as_str().unwrap().to_owned());
-    }
-    let mut failures = Vec::new();
-    for (case, token) in cases.iter().zip(&tokens) {
-        let got = cluster.await_token(
-            token,
-            "status,stdout,stderr,compile_output,message,exit_code,exit_signal",
-            Duration::from_secs(240),
-        );
-        let mut wrong = Vec::new();
-        if got["status"]["id"] != case.status {
-            wrong.push(format!("status {} (expected {})", got["status"], case.status));
-        }
-        if let Some(out) = case.stdout
-            && got["stdout"] != out
-        {
-            wrong.push(format!("stdout {}", got["stdout"]));
-        }
-        if let Some(m) = case.message
-            && got["message"] != m
-        {
-            wrong.push(format!("message {} (expected {m:?})", got["message"]));
-        }
-        if !wrong.is_empty() {
-            failures.push(format!(
-                "language {} {}: {}\n    {got}",
-                case.language,
-                case.name,
-                wrong.join(", ")
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    let expected: Vec<Expected> = cases()
+        .into_iter()
+        .map(|case| {
+            let mut body = json!({"language_id": case.language, "source_code": case.source});
+            if let Some(s) = case.stdin {
+                body["stdin"] = json!(s);
+            }
+            if let Some(e) = case.expected_output {
+                body["expected_output"] = json!(e);
+            }
+            if let (Value::Object(b), Value::Object(extra)) = (&mut body, (case.extra)()) {
+                b.extend(extra);
+            }
+            Expected {
+                label: format!("language {} {}", case.language, case.name),
+                body,
+                status: case.status,
+                stdout: case.stdout.map(str::to_owned),
+                message: case.message.map(str::to_owned),
+            }
+        })
+        .collect();
+    cluster.judge_all("", &expected, Duration::from_secs(240));
 }
 
 #[test]

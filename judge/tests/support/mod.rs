@@ -263,6 +263,71 @@ pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A submission a test makes and what it must end as: its status id, and its stdout and
+/// message where given (a compilation error must also show the compiler's output).
+pub struct Expected {
+    pub label: String,
+    pub body: Value,
+    pub status: i32,
+    pub stdout: Option<String>,
+    pub message: Option<String>,
+}
+
+impl Expected {
+    fn mismatches(&self, got: &Value) -> Vec<String> {
+        let mut wrong = Vec::new();
+        if got["status"]["id"] != self.status {
+            wrong.push(format!("status {} (expected {})", got["status"], self.status));
+        }
+        if let Some(out) = &self.stdout
+            && got["stdout"] != out.as_str()
+        {
+            wrong.push(format!("stdout {}", got["stdout"]));
+        }
+        if let Some(m) = &self.message
+            && got["message"] != m.as_str()
+        {
+            wrong.push(format!("message {} (expected {m:?})", got["message"]));
+        }
+        if self.status == 6 && got["compile_output"].as_str().is_none_or(str::is_empty) {
+            wrong.push("no compile_output".into());
+        }
+        wrong
+    }
+}
+
+impl Cluster {
+    /// Submits every case at once (with `query` on the POST, e.g. `base64_encoded=true`), waits
+    /// for each to finish and fails listing every case that ended otherwise than expected.
+    pub fn judge_all(&self, query: &str, cases: &[Expected], timeout: Duration) {
+        let tokens: Vec<String> = cases
+            .iter()
+            .map(|case| {
+                let r = self.request(0, "POST", &format!("/submissions?{query}"), Some(&case.body));
+                assert_eq!(r.status, 201, "{}: {}", case.label, r.text());
+                r.json()["token"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        let fields = "status,stdout,stderr,compile_output,message,exit_code,exit_signal,time";
+        let failures: Vec<String> = cases
+            .iter()
+            .zip(&tokens)
+            .filter_map(|(case, token)| {
+                let got = self.await_token(token, fields, timeout);
+                let wrong = case.mismatches(&got);
+                (!wrong.is_empty()).then(|| format!("{}: {}\n    {got}", case.label, wrong.join(", ")))
+            })
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{} of {} cases failed:\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n")
+        );
+    }
+}
+
 /// Reads one HTTP request from `stream` (as a callback receiver does) and returns its body
 /// as JSON (`Null` when it is not JSON).
 pub fn read_request_json(stream: &TcpStream) -> Value {
