@@ -241,6 +241,17 @@ pub struct ServerConfig {
     /// Tokens accepted in `X-Auth-User` for listing and deleting; empty = those are refused.
     #[arg(long, env = "AUTHZ_TOKEN", default_value = "")]
     pub authz_token: String,
+    /// Origins whose pages may call the API, separated by spaces (Judge0's `ALLOW_ORIGIN`): a
+    /// host name allows that host under any scheme and without a port (`judge0.com` allows
+    /// `https://judge0.com`), an entry starting `http://` or `https://` exactly that origin,
+    /// `*` every origin. Empty with `DISALLOW_ORIGIN` empty: every origin.
+    #[arg(long, env = "ALLOW_ORIGIN", default_value = "")]
+    pub allow_origin: String,
+    /// Origins whose pages may not call the API, separated by spaces (Judge0's
+    /// `DISALLOW_ORIGIN`): an origin containing any entry (`evil.example` refuses
+    /// `https://x.evil.example:8080`) is refused, unless `ALLOW_ORIGIN` allows it.
+    #[arg(long, env = "DISALLOW_ORIGIN", default_value = "")]
+    pub disallow_origin: String,
     /// Largest request body (KB).
     #[arg(long, env = "MAX_REQUEST_BODY_KB", default_value_t = 16 * 1024)]
     pub max_request_body_kb: usize,

@@ -696,15 +696,15 @@ fn base64(c: &Cluster) {
     );
     expect_json(&r, 201, &json!({"stdout": "b2s=\n"}), "short output: one line and a newline");
 
-    // Invalid base64: 422 per field.
+    // Nothing is refused: Judge0 decodes with Ruby's `Base64.decode64`, which skips what is
+    // outside the alphabet, so "@@@" is blank and "a*b" is "i".
     let body = json!({"source_code": "@@@", "language_id": 71, "stdin": "!!", "expected_output": "$"});
     let r = c.request(0, "POST", "/submissions?base64_encoded=true", Some(&body));
-    let expected = json!({"source_code": ["is not valid base64"], "stdin": ["is not valid base64"],
-        "expected_output": ["is not valid base64"]});
-    expect_json(&r, 422, &expected, "invalid base64");
-    let body = json!({"source_code": STANDARD.encode("print(1)"), "language_id": 71, "stdin": "a*b"});
-    let r = c.request(0, "POST", "/submissions?base64_encoded=true", Some(&body));
-    expect_json(&r, 422, &json!({"stdin": ["is not valid base64"]}), "invalid base64 stdin");
+    expect_json(&r, 422, &json!({"source_code": ["can't be blank"]}), "base64 that decodes to nothing");
+    let body = json!({"source_code": STANDARD.encode("print(input())"), "language_id": 71, "stdin": "a*b"});
+    let r =
+        c.request(0, "POST", "/submissions?wait=true&base64_encoded=true&fields=stdin,stdout", Some(&body));
+    expect_json(&r, 201, &json!({"stdin": mime(b"i"), "stdout": mime(b"i\n")}), "stdin a*b is i");
 }
 
 /// Output that is not UTF-8.
@@ -939,10 +939,6 @@ fn validation(c: &Cluster) {
             json!({"callback_url": ["is not a valid URL"]}),
         ),
         (with(&ok, &json!({"callback_url": "http://"})), json!({"callback_url": ["is not a valid URL"]})),
-        (
-            with(&ok, &json!({"additional_files": "@@@"})),
-            json!({"additional_files": ["is not valid base64"]}),
-        ),
         // Several at once, in Judge0's order (its validators' order, not the request's).
         (
             json!({"language_id": 71, "memory_limit": 10, "number_of_runs": "abc", "cpu_time_limit": 100,
@@ -1651,4 +1647,282 @@ run_cmd = "/usr/bin/python2 script.py"
     let r = get("/workers");
     let expected = judge0_workers(1, 0);
     expect_workers(&r, &expected, "/workers with one queued submission");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browsers and Rails: CORS as Judge0's Rack::Cors answers it (before routing and
+// authentication), the paths Rails also routes (`/submissions/`, `/languages.json`), `GET /`,
+// and base64 decoded as Ruby decodes it. One cluster: a server with the default settings
+// (tokens configured), one with no token, one with ALLOW_ORIGIN, one with DISALLOW_ORIGIN.
+
+/// rack-cors' `methods: :any`.
+const CORS_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
+/// The CORS headers of a response, by their names; `Vary` too.
+fn cors_headers(r: &Response) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            k.to_ascii_lowercase().starts_with("access-control-") || k.eq_ignore_ascii_case("vary")
+        })
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    h.sort();
+    h
+}
+
+/// What an allowed preflight's answer carries: `allow_origin`, and the asked headers echoed.
+fn preflight_headers(allow_origin: &str, asked: Option<&str>) -> Vec<(String, String)> {
+    let mut h = vec![
+        ("access-control-allow-methods".to_owned(), CORS_METHODS.to_owned()),
+        ("access-control-allow-origin".to_owned(), allow_origin.to_owned()),
+        ("access-control-expose-headers".to_owned(), String::new()),
+        ("access-control-max-age".to_owned(), "7200".to_owned()),
+    ];
+    if let Some(asked) = asked {
+        h.push(("access-control-allow-headers".to_owned(), asked.to_owned()));
+    }
+    h.sort();
+    h
+}
+
+/// What any other answer to an allowed origin carries.
+fn simple_headers(allow_origin: &str) -> Vec<(String, String)> {
+    let mut h = preflight_headers(allow_origin, None);
+    h.push(("vary".to_owned(), "Origin".to_owned()));
+    h.sort();
+    h
+}
+
+fn preflight(url: &str, path: &str, origin: &str, method: &str, asked: Option<&str>) -> Response {
+    let mut headers = vec![("Origin", origin), ("Access-Control-Request-Method", method)];
+    if let Some(asked) = asked {
+        headers.push(("Access-Control-Request-Headers", asked));
+    }
+    http("OPTIONS", &format!("{url}{path}"), &headers, None)
+}
+
+#[test]
+fn browsers_rails_paths_and_root() {
+    let mut c = Cluster::start(Options { servers: 1, workers: 1, ..Options::default() });
+    let open =
+        c.add_server(&[("AUTHN_TOKEN", ""), ("AUTHZ_TOKEN", ""), ("ENABLE_ADDITIONAL_FILES", "false")]);
+    let narrow = c.add_server(&[("ALLOW_ORIGIN", "page.example https://exact.example:8443")]);
+    let refusing = c.add_server(&[("DISALLOW_ORIGIN", "evil.example bad.test")]);
+    let url = c.server_urls[0].clone();
+    let token = token_of(&c.request(0, "POST", "/submissions", Some(&python("print('hi')"))));
+    let finished = await_status(&c, 0, &token, |s| s > 2);
+    assert_eq!(finished["stdout"], json!(mime(b"hi\n")), "{finished}");
+
+    // Preflights are answered before authentication and routing: no token, any path, any
+    // origin, any header, any of rack-cors' methods; the asked headers are echoed.
+    let asked = "X-Auth-Token, Content-Type, X-Whatever";
+    for server in [0, open] {
+        let url = &c.server_urls[server];
+        for path in [
+            "/submissions",
+            "/submissions/",
+            &format!("/submissions/{token}"),
+            "/submissions/batch",
+            "/languages.json",
+            "/",
+            "/no/such/route",
+            "/healthz",
+        ] {
+            for (origin, method) in [
+                ("http://page.example", "POST"),
+                ("https://ide.judge0.com", "get"),
+                ("null", "DELETE"),
+                ("http://127.0.0.1:9", "PATCH"),
+            ] {
+                let r = preflight(url, path, origin, method, Some(asked));
+                let context = format!("preflight {method} {path} from {origin} on server {server}");
+                expect_empty(&r, 200, &context);
+                assert_eq!(cors_headers(&r), preflight_headers("*", Some(asked)), "{context}");
+            }
+        }
+        let r = preflight(url, "/submissions", "http://page.example", "PUT", None);
+        expect_empty(&r, 200, "preflight without asked headers");
+        assert_eq!(cors_headers(&r), preflight_headers("*", None), "preflight without asked headers");
+        // A method outside rack-cors' list: answered, but without permission.
+        let r = preflight(url, "/submissions", "http://page.example", "TRACE", Some(asked));
+        expect_empty(&r, 200, "preflight for TRACE");
+        assert_eq!(cors_headers(&r), [], "preflight for TRACE");
+        // `X-Origin` stands in for a missing `Origin`.
+        let r = http(
+            "OPTIONS",
+            &format!("{url}/about"),
+            &[("X-Origin", "http://page.example"), ("Access-Control-Request-Method", "GET")],
+            None,
+        );
+        assert_eq!((r.status, cors_headers(&r)), (200, preflight_headers("*", None)), "X-Origin");
+    }
+    // Without `Origin` an OPTIONS is no preflight: it goes on to the API like any request.
+    let r =
+        http("OPTIONS", &format!("{url}/submissions"), &[("Access-Control-Request-Method", "POST")], None);
+    assert_ne!(r.status, 200, "OPTIONS without Origin");
+    assert_eq!(cors_headers(&r), [("vary".to_owned(), "Origin".to_owned())], "OPTIONS without Origin");
+
+    // Every other answer carries the headers, errors included; `Vary: Origin` always.
+    let page = ("Origin", "http://page.example");
+    let r = http("GET", &format!("{url}/languages"), &[page], None);
+    expect_empty(&r, 401, "no token, from a page");
+    assert_eq!(cors_headers(&r), simple_headers("*"), "a 401 carries the CORS headers");
+    let authn = ("X-Auth-Token", c.authn.as_str());
+    let r = http("GET", &format!("{url}/submissions/{token}?fields=stdout"), &[page, authn], None);
+    expect_json(&r, 200, &json!({"stdout": "hi\n"}), "a submission, from a page");
+    assert_eq!(cors_headers(&r), simple_headers("*"), "a 200 carries the CORS headers");
+    let r =
+        http("GET", &format!("{url}/submissions/00000000-0000-4000-8000-000000000000"), &[page, authn], None);
+    assert_eq!((r.status, cors_headers(&r)), (404, simple_headers("*")), "a 404");
+    let body = serde_json::to_vec(&json!({"source_code": "x", "language_id": 999})).unwrap();
+    let r = http(
+        "POST",
+        &format!("{url}/submissions"),
+        &[page, authn, ("Content-Type", "application/json")],
+        Some(&body),
+    );
+    assert_eq!((r.status, cors_headers(&r)), (422, simple_headers("*")), "a 422");
+    let r = http("GET", &format!("{url}/about"), &[authn], None);
+    assert_eq!(cors_headers(&r), [("vary".to_owned(), "Origin".to_owned())], "no Origin, no CORS headers");
+
+    // ALLOW_ORIGIN: its hosts under any scheme, its exact origins; the origin is echoed.
+    let narrow_url = &c.server_urls[narrow];
+    for origin in ["http://page.example", "https://page.example", "https://exact.example:8443"] {
+        let r = preflight(narrow_url, "/submissions", origin, "POST", Some(asked));
+        assert_eq!((r.status, cors_headers(&r)), (200, preflight_headers(origin, Some(asked))), "{origin}");
+        let r = http("GET", &format!("{narrow_url}/about"), &[("Origin", origin)], None);
+        let (status, headers) = (r.status, cors_headers(&r));
+        assert_eq!((status, headers), (401, simple_headers(origin)), "{origin}");
+    }
+    for origin in [
+        "http://other.example",
+        "http://page.example:8080",
+        "http://exact.example:8443",
+        "https://www.page.example",
+    ] {
+        let r = preflight(narrow_url, "/submissions", origin, "POST", Some(asked));
+        assert_eq!((r.status, cors_headers(&r)), (200, vec![]), "preflight from {origin}, not allowed");
+        let r = http("GET", &format!("{narrow_url}/about"), &[("Origin", origin), authn], None);
+        let vary = vec![("vary".to_owned(), "Origin".to_owned())];
+        assert_eq!((r.status, cors_headers(&r)), (200, vary), "{origin}, not allowed");
+    }
+
+    // DISALLOW_ORIGIN: origins containing an entry are refused, any other is echoed.
+    let refusing_url = &c.server_urls[refusing];
+    for origin in
+        ["https://evil.example", "http://www.evil.example:81", "http://bad.test", "http://evil.example.org"]
+    {
+        let r = preflight(refusing_url, "/submissions", origin, "POST", Some(asked));
+        assert_eq!((r.status, cors_headers(&r)), (200, vec![]), "preflight from {origin}, refused");
+    }
+    let r = preflight(refusing_url, "/submissions", "http://page.example", "POST", Some(asked));
+    let expected = preflight_headers("http://page.example", Some(asked));
+    assert_eq!((r.status, cors_headers(&r)), (200, expected), "DISALLOW_ORIGIN lets others in");
+
+    // `GET /`: 200, empty, no token, on every server.
+    for server_url in &c.server_urls {
+        expect_empty(&http("GET", &format!("{server_url}/"), &[], None), 200, "GET /");
+        expect_empty(&http("GET", server_url, &[], None), 200, "GET without a path");
+    }
+    let r = http("GET", &format!("{url}/"), &[page], None);
+    assert_eq!((r.status, cors_headers(&r)), (200, simple_headers("*")), "GET / from a page");
+
+    // Rails' other spellings of every route reach the same action.
+    let same = |plain: &str, others: &[String]| {
+        let expected = c.request(0, "GET", plain, None);
+        assert_eq!(expected.status, 200, "{plain}: {}", expected.text());
+        for other in others {
+            let r = c.request(0, "GET", other, None);
+            assert_eq!((r.status, r.text()), (200, expected.text()), "{other} is {plain}");
+        }
+    };
+    for plain in [
+        "/languages",
+        "/languages/all",
+        "/languages/71",
+        "/statuses",
+        "/about",
+        "/version",
+        "/license",
+        "/isolate",
+        "/config_info",
+        "/system_info",
+        "/statistics",
+    ] {
+        let others = [
+            format!("{plain}/"),
+            format!("{plain}.json"),
+            format!("/{plain}//"),
+            format!("{plain}.json/"),
+            format!("{plain}.xml"),
+        ];
+        same(plain, &others);
+    }
+    let shown = format!("/submissions/{token}?fields=stdout,status,language_id");
+    let others: Vec<String> = [
+        format!("/submissions/{token}/"),
+        format!("/submissions/{token}.json"),
+        format!("/submissions//{token}.json/"),
+    ]
+    .iter()
+    .map(|p| format!("{p}?fields=stdout,status,language_id"))
+    .collect();
+    same(&shown, &others);
+    let batch = format!("/submissions/batch?tokens={token}&fields=stdout");
+    same(
+        &batch,
+        &[
+            format!("/submissions/batch.json?tokens={token}&fields=stdout"),
+            format!("/submissions/batch/?tokens={token}&fields=stdout"),
+        ],
+    );
+    assert_eq!(c.request(0, "GET", "/workers.json/", None).status, 200, "/workers.json/");
+    let r = http(
+        "GET",
+        &format!("{url}/submissions.json/?per_page=1"),
+        &[authn, ("X-Auth-User", &c.authz)],
+        None,
+    );
+    assert_eq!(r.status, 200, "listing as /submissions.json/: {}", r.text());
+    for path in ["/submissions/", "/submissions.json", "//submissions"] {
+        let r = c.request(0, "POST", &format!("{path}?wait=true&fields=stdout"), Some(&python("print(2)")));
+        expect_json(&r, 201, &json!({"stdout": "2\n"}), &format!("POST {path}"));
+    }
+    for path in ["/submissions/batch/", "/submissions/batch.json"] {
+        let body = json!({"submissions": [python("print(3)")]});
+        let r = c.request(0, "POST", path, Some(&body));
+        assert_eq!(r.status, 201, "POST {path}: {}", r.text());
+        assert!(is_uuid_v4(r.json()[0]["token"].as_str().unwrap_or("")), "POST {path}: {}", r.text());
+    }
+    expect_empty(&c.request(0, "POST", "/authenticate/", None), 200, "POST /authenticate/");
+    let r = http("POST", &format!("{url}/authorize.json"), &[authn, ("X-Auth-User", &c.authz)], None);
+    expect_empty(&r, 200, "POST /authorize.json");
+    // What Rails would not route stays unknown; the token still guards the spellings.
+    for path in ["/languages/.json", "/.json", "/languages/71.json.json"] {
+        assert_eq!(c.request(0, "GET", path, None).status, 404, "{path}");
+    }
+    expect_empty(&anonymous("GET", &format!("{url}/languages.json"), None), 401, "/languages.json, no token");
+
+    // Base64 input as Ruby decodes it: strangers skipped anywhere, padding optional, a `=`
+    // where a group's third or fourth character belongs ends the input.
+    let noisy = |s: &str| STANDARD.encode(s).chars().flat_map(|c| [c, '*']).collect::<String>();
+    let body = json!({"source_code": noisy("print(input())"), "language_id": 71,
+        "stdin": format!("{}{}", STANDARD.encode("ab"), STANDARD.encode("ignored")),
+        "expected_output": format!("  {}\t", STANDARD.encode("ab").trim_end_matches('='))});
+    let r = c.request(
+        0,
+        "POST",
+        "/submissions/?wait=true&base64_encoded=true&fields=stdin,stdout,status",
+        Some(&body),
+    );
+    let expected = json!({"stdin": mime(b"ab"), "stdout": mime(b"ab\n"),
+        "status": {"id": 3, "description": "Accepted"}});
+    expect_json(&r, 201, &expected, "lenient base64 in, MIME base64 out");
+    // additional_files that decode to nothing are no files, even where files are refused.
+    let nothing = with(&python("print(4)"), &json!({"additional_files": "@@@"}));
+    let open_url = &c.server_urls[open];
+    let r = anonymous("POST", &format!("{open_url}/submissions?wait=true&fields=stdout"), Some(&nothing));
+    expect_json(&r, 201, &json!({"stdout": "4\n"}), "additional_files of nothing");
 }

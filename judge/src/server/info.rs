@@ -20,6 +20,12 @@ use crate::{db, format, metrics};
 /// The Judge0 version this API speaks; SDKs choose behaviour by it.
 pub(crate) const JUDGE0_VERSION: &str = "1.13.1";
 
+/// `GET /`: 200 and nothing else, with no token (load balancers ask it). Judge0 would show its
+/// documentation with `USE_DOCS_AS_HOMEPAGE`; Verdict has none to show.
+pub(crate) async fn home() -> StatusCode {
+    StatusCode::OK
+}
+
 /// `GET /languages`: the active languages that at least one live worker can run (its
 /// heartbeat lists them), sorted by name. A cluster whose workers lack a toolchain does not
 /// offer its languages; one with no live worker offers none.

@@ -152,7 +152,7 @@ impl Live {
         let shown = if self.shape.base64 {
             data
         } else {
-            String::from_utf8_lossy(&format::unbase64(&data).unwrap_or_default()).into_owned()
+            String::from_utf8_lossy(&format::unbase64(&data)).into_owned()
         };
         SseEvent::default().event(name).data(json!({"run": run, "data": shown}).to_string())
     }

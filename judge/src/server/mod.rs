@@ -2,10 +2,12 @@
 
 pub mod answer;
 mod auth;
+pub mod cors;
 pub mod error;
 mod info;
 mod live;
 pub mod params;
+mod paths;
 mod submissions;
 pub mod validate;
 pub mod view;
@@ -14,10 +16,11 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::{Router, ServiceExt};
 use tokio::net::TcpListener;
+use tower::Layer;
 
 use crate::config::ServerConfig;
 use crate::events::{self, LiveHub, Waiters};
@@ -67,7 +70,7 @@ impl AppState {
     }
 }
 
-/// The API's routes.
+/// The API's routes, by their plain paths ([`run`] adds CORS and the paths' other spellings).
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.max_request_body_kb.saturating_mul(1024);
     let api = Router::new()
@@ -92,6 +95,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/authorize", post(auth::authorize))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate_layer));
     Router::new()
+        .route("/", get(info::home))
         .route("/healthz", get(info::healthz))
         .route("/metrics", get(info::metrics))
         .merge(api)
@@ -126,8 +130,14 @@ pub async fn run(
     tokio::spawn(events::dispatch(redis.clone(), state.waiters.clone(), stop_rx.clone()));
     tokio::spawn(live.run(redis.clone(), live_commands, stop_rx.clone()));
     tokio::spawn(refresh_languages(state.clone(), stop_rx));
+    // Judge0 answers cross-origin requests before anything else (`Rack::Cors` is first in its
+    // stack), then Rails routes the paths' other spellings. Both wrap the whole router: a layer
+    // added with `Router::layer` would run after routing.
+    let cors = Arc::new(cors::Cors::new(&state.config.allow_origin, &state.config.disallow_origin));
+    let routed = axum::middleware::map_request(paths::rewrite).layer(router(state));
+    let app = axum::middleware::from_fn_with_state(cors, cors::layer).layer(routed);
     tracing::info!(addr = %listener.local_addr()?, "Judge server listening.");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown).await?;
     let _ = stop_tx.send(true);
     Ok(())
 }

@@ -17,7 +17,7 @@ const MAX_ARGUMENT_CHARS: usize = 512;
 
 /// Judge0's model checks a submission in this order, and its answer lists fields in the order
 /// their first message was found: `{"source_code": [..], "language_id": [..]}`, never the other
-/// way round. Decoding the request (ours: invalid base64) comes first.
+/// way round. What the request itself lacks (a blank source) comes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
     Input,
@@ -67,20 +67,11 @@ impl Found {
     }
 }
 
-/// Reads a text field: raw UTF-8, or base64 when the request says so. Empty is absent.
-fn text(p: &Params, key: &'static str, base64: bool, found: &mut Found) -> Option<Vec<u8>> {
+/// Reads a text field: raw UTF-8, or base64 when the request says so (decoded as Judge0
+/// decodes it, which refuses nothing). Empty is absent.
+fn text(p: &Params, key: &'static str, base64: bool) -> Option<Vec<u8>> {
     let raw = p.string(key)?;
-    let bytes = if base64 {
-        match format::unbase64(&raw) {
-            Some(b) => b,
-            None => {
-                found.add(Step::Input, key, "is not valid base64");
-                return None;
-            }
-        }
-    } else {
-        raw.into_bytes()
-    };
+    let bytes = if base64 { format::unbase64(&raw) } else { raw.into_bytes() };
     (!bytes.is_empty()).then_some(bytes)
 }
 
@@ -190,16 +181,14 @@ pub fn new_submission(
     let usable = language.as_ref().filter(|l| !l.def.is_archived);
     let is_project = language.as_ref().is_some_and(|l| l.def.id == MULTI_FILE);
 
-    let source_code = text(p, "source_code", base64, &mut found);
-    if !found.has("source_code") {
-        match (is_project, is_blank(source_code.as_deref())) {
-            (false, true) => found.add(Step::Input, "source_code", "can't be blank"),
-            (true, false) => found.add(Step::Input, "source_code", "must be blank"),
-            _ => {}
-        }
+    let source_code = text(p, "source_code", base64);
+    match (is_project, is_blank(source_code.as_deref())) {
+        (false, true) => found.add(Step::Input, "source_code", "can't be blank"),
+        (true, false) => found.add(Step::Input, "source_code", "must be blank"),
+        _ => {}
     }
-    let stdin = text(p, "stdin", base64, &mut found);
-    let expected_output = text(p, "expected_output", base64, &mut found);
+    let stdin = text(p, "stdin", base64);
+    let expected_output = text(p, "expected_output", base64);
 
     let compiler_options = p.string("compiler_options").filter(|s| !s.is_empty());
     if let Some(opts) = &compiler_options {
@@ -351,26 +340,23 @@ pub fn new_submission(
         }
     }
 
-    // Always base64, whatever `base64_encoded` says: it is a zip.
-    let additional_files = match p.string("additional_files").filter(|s| !s.is_empty()) {
-        None => None,
+    // Always base64, whatever `base64_encoded` says: it is a zip. Judge0 decodes before it
+    // validates, so what decodes to nothing is no files at all, even where files are refused.
+    let additional_files =
+        p.string("additional_files").map(|raw| format::unbase64(&raw)).filter(|b| !is_blank(Some(b)));
+    let additional_files = match additional_files {
         Some(_) if !cfg.enable_additional_files => {
             let message = "setting additional files is not allowed";
             found.add(Step::AdditionalFilesAllowed, "additional_files", message);
             None
         }
-        Some(raw) => match format::unbase64(&raw) {
-            Some(bytes) if !bytes.is_empty() => {
-                if let Err(why) = archive::check(&bytes, cfg.max_extract_bytes()) {
-                    found.add(Step::AdditionalFilesContent, "additional_files", why);
-                }
-                Some(bytes)
+        Some(bytes) => {
+            if let Err(why) = archive::check(&bytes, cfg.max_extract_bytes()) {
+                found.add(Step::AdditionalFilesContent, "additional_files", why);
             }
-            _ => {
-                found.add(Step::Input, "additional_files", "is not valid base64");
-                None
-            }
-        },
+            Some(bytes)
+        }
+        None => None,
     };
     if is_project && additional_files.is_none() && !found.has("additional_files") {
         found.add(Step::AdditionalFilesPresence, "additional_files", "can't be blank");
@@ -508,12 +494,14 @@ mod tests {
     }
 
     #[test]
-    fn base64_input_is_decoded_and_checked() {
-        let p = params(r#"{"source_code":"cHJpbnQoMSk=\n","language_id":71,"stdin":"@@@"}"#);
-        let e = new_submission(&p, true, &cfg(), &Languages::load(None).unwrap()).unwrap_err();
-        assert_eq!(e.to_json(), serde_json::json!({"stdin": ["is not valid base64"]}));
-        let p = params(r#"{"source_code":"cHJpbnQoMSk=\n","language_id":71}"#);
+    fn base64_input_is_decoded_as_judge0_does() {
+        // Nothing is refused: what is not base64 decodes to what Ruby makes of it.
+        let p = params(r#"{"source_code":"cHJpbnQoMSk=\n","language_id":71,"stdin":"a*b"}"#);
         let s = new_submission(&p, true, &cfg(), &Languages::load(None).unwrap()).unwrap();
         assert_eq!(s.source_code.as_deref(), Some(&b"print(1)"[..]));
+        assert_eq!(s.stdin.as_deref(), Some(&b"i"[..]));
+        let p = params(r#"{"source_code":"@@@","language_id":71,"stdin":"!!","additional_files":"@@@"}"#);
+        let e = new_submission(&p, true, &cfg(), &Languages::load(None).unwrap()).unwrap_err();
+        assert_eq!(e.to_json(), serde_json::json!({"source_code": ["can't be blank"]}));
     }
 }

@@ -105,6 +105,27 @@ impl Cluster {
         cluster
     }
 
+    /// Starts one more server on the cluster's Redis and PostgreSQL with `env` added to the
+    /// cluster's (settings only it has), waits until it is healthy, and returns its index.
+    pub fn add_server(&mut self, env: &[(&str, &str)]) -> usize {
+        let i = self.servers.len();
+        let port = free_port().unwrap();
+        let log = self.dir.path().join(format!("server-{i}.log"));
+        let mut cmd = self.command();
+        cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self.servers.push(spawn(&mut cmd, &log));
+        self.server_urls.push(format!("http://127.0.0.1:{port}"));
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let ready = wait_until(Duration::from_secs(60), || {
+            probe::http_status(addr, "/healthz", Duration::from_secs(1)).is_ok_and(|s| s == 200)
+        });
+        assert!(ready, "server {i} never became healthy:\n{}", self.logs());
+        i
+    }
+
     fn command(&self) -> Command {
         let mut cmd = Command::new(judge_binary(self.options.release));
         cmd.env("DATABASE_URL", self.postgres.url())
