@@ -406,3 +406,57 @@ fn a_new_binary_takes_the_listeners_over_without_refusing_a_request() {
     let _ = new.wait();
     assert_eq!(failures.load(Ordering::Relaxed), 0, "requests failed during the upgrade:\n{}", old.log());
 }
+
+#[test]
+fn cors_preflights_reach_the_backend_and_its_headers_come_back() {
+    let backend = Backend::start("judge");
+    let gw = Gateway::start(&[("/", "p")], &[pool("p", &[&backend], "round_robin")], "");
+    // A browser's preflight: OPTIONS, no credentials, no body. The gateway neither answers
+    // it nor changes it; the backend's answer, empty headers included, comes back whole.
+    let send = |base: &str| {
+        client()
+            .request(reqwest::Method::OPTIONS, format!("{base}/cors"))
+            .header("Origin", "http://page.example")
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "x-auth-token, content-type")
+            .send()
+            .unwrap()
+    };
+    let cors_headers = |r: &reqwest::blocking::Response| -> Vec<(String, String)> {
+        let mut h: Vec<(String, String)> = r
+            .headers()
+            .iter()
+            .filter(|(k, _)| {
+                k.as_str().starts_with("access-control-") || *k == "vary" || *k == "x-backend-saw"
+            })
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+            .collect();
+        h.sort();
+        h
+    };
+    let direct = send(&format!("http://{}", backend.addr));
+    let expected = cors_headers(&direct);
+    assert!(
+        expected
+            .iter()
+            .any(|(k, v)| k == "x-backend-saw" && v.starts_with("OPTIONS origin=http://page.example"))
+    );
+    let before = backend.hits();
+    let through = send(&gw.url);
+    assert_eq!(through.status(), 200, "{}", gw.log());
+    assert_eq!(backend.hits(), before + 1, "the preflight reached the backend once");
+    assert_eq!(cors_headers(&through), expected, "the backend's answer, unchanged");
+    assert!(through.headers().contains_key("x-request-id"));
+    assert!(through.bytes().unwrap().is_empty());
+    // The request that follows carries its credentials; the answer its CORS headers.
+    let r = client()
+        .post(format!("{}/cors", gw.url))
+        .header("Origin", "http://page.example")
+        .header("X-Auth-Token", "secret")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "http://page.example");
+    assert_eq!(r.headers()["vary"], "Origin");
+    assert_eq!(r.json::<Value>().unwrap()["backend"], "judge");
+}

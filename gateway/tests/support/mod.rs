@@ -83,6 +83,45 @@ async fn ws(upgrade: WebSocketUpgrade) -> impl IntoResponse {
     })
 }
 
+/// A backend that answers CORS itself, as the judge does: a preflight gets the permission
+/// headers built from what it asked (an empty `Access-Control-Expose-Headers` among them), and
+/// `X-Backend-Saw` tells the test what reached the backend. Counted in `hits`.
+async fn cors(
+    State(s): State<AppState>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    s.hits.fetch_add(1, Ordering::SeqCst);
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let saw = format!(
+        "{method} origin={} method={} headers={}",
+        header("origin"),
+        header("access-control-request-method"),
+        header("access-control-request-headers")
+    );
+    let mut out = vec![
+        ("x-backend-saw".to_owned(), saw),
+        ("access-control-allow-origin".to_owned(), header("origin")),
+        ("vary".to_owned(), "Origin".to_owned()),
+    ];
+    if method == axum::http::Method::OPTIONS {
+        out.push(("access-control-allow-methods".to_owned(), "GET, POST, OPTIONS".to_owned()));
+        out.push(("access-control-allow-headers".to_owned(), header("access-control-request-headers")));
+        out.push(("access-control-expose-headers".to_owned(), String::new()));
+        out.push(("access-control-max-age".to_owned(), "7200".to_owned()));
+    }
+    let mut response = HeaderMap::new();
+    for (k, v) in out {
+        response.insert(axum::http::HeaderName::try_from(k).unwrap(), v.parse().unwrap());
+    }
+    let body = if method == axum::http::Method::OPTIONS {
+        String::new()
+    } else {
+        format!("{{\"backend\":\"{}\"}}", s.name)
+    };
+    (StatusCode::OK, response, body)
+}
+
 async fn slow(State(s): State<AppState>) -> &'static str {
     // Counted on arrival, so a test can tell the request is in flight.
     s.hits.fetch_add(1, Ordering::SeqCst);
@@ -108,6 +147,7 @@ impl Backend {
             .route("/events", get(events))
             .route("/ws", get(ws))
             .route("/slow", get(slow))
+            .route("/cors", any(cors))
             .with_state(state);
         runtime.spawn(async move {
             axum::serve(listener, app).await.unwrap();
