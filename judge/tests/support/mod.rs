@@ -256,6 +256,91 @@ impl Cluster {
     }
 }
 
+/// The gateway in front of a cluster's servers, as the private gateway (Judge0's port) stands
+/// in front of them; dropping it stops it.
+pub struct Gateway {
+    pub url: String,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Gateway {
+    /// What the gateway has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The gateway binary of this build. Cargo builds another package's binary only for that
+/// package's tests, so it comes from the same target directory: `cargo test --workspace` (and
+/// `cargo xtask test`) builds it first; alone, build it with `cargo build -p gateway`.
+fn gateway_binary() -> PathBuf {
+    let judge = PathBuf::from(env!("CARGO_BIN_EXE_judge"));
+    let gateway = judge.with_file_name("gateway");
+    assert!(
+        gateway.exists(),
+        "no gateway binary at {} (build it with `cargo build -p gateway` in the same target directory)",
+        gateway.display()
+    );
+    gateway
+}
+
+impl Cluster {
+    /// Starts a gateway routing everything to the cluster's `servers` (indices), and waits
+    /// until it sees every one of them healthy.
+    pub fn start_gateway(&self, servers: &[usize]) -> Gateway {
+        let dir = self.dir.path().join(format!("gateway-{}", free_port().unwrap()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (port, admin) = (free_port().unwrap(), free_port().unwrap());
+        let backends: Vec<String> = servers
+            .iter()
+            .map(|&i| format!("\"{}\"", self.server_urls[i].trim_start_matches("http://")))
+            .collect();
+        let config = format!(
+            "[server]\nthreads = 1\ngrace_period_seconds = 1\ngraceful_shutdown_timeout_seconds = 2\n\
+             upgrade_sock = \"{dir}/upgrade.sock\"\npid_file = \"{dir}/gateway.pid\"\n\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\n[[listeners]]\naddress = \"127.0.0.1:{port}\"\n\n\
+             [[routes]]\nprefix = \"/\"\npool = \"judge\"\n\n\
+             [pools.judge]\nbackends = [{backends}]\nselection = \"least_connections\"\nread_timeout_ms = 330000\n\n\
+             [pools.judge.health_check]\npath = \"/healthz\"\ninterval_ms = 200\ntimeout_ms = 200\n\
+             unhealthy_after = 2\nhealthy_after = 1\n",
+            dir = dir.display(),
+            backends = backends.join(", ")
+        );
+        let config_path = dir.join("gateway.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = dir.join("gateway.log");
+        let mut cmd = Command::new(gateway_binary());
+        cmd.arg("--config").arg(&config_path).env("RUST_LOG", "info");
+        let mut gateway =
+            Gateway { url: format!("http://127.0.0.1:{port}"), child: spawn(&mut cmd, &log), dir };
+        let admin_addr: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
+        let every = servers.len() as u64;
+        let ready = wait_until(Duration::from_secs(30), || {
+            // `http` panics on a refused connection: the admin listener may not be up yet.
+            if gateway.child.try_wait().is_ok_and(|exit| exit.is_some()) {
+                return true; // gone: said below
+            }
+            if TcpStream::connect(admin_addr).is_err() {
+                return false;
+            }
+            let health = http("GET", &format!("http://{admin_addr}/healthz"), &[], None);
+            serde_json::from_slice::<Value>(&health.body)
+                .is_ok_and(|v| v["pools"]["judge"]["healthy"].as_u64() == Some(every))
+        });
+        let running = gateway.child.try_wait().is_ok_and(|exit| exit.is_none());
+        assert!(ready && running, "the gateway never saw the servers healthy:\n{}", gateway.log());
+        gateway
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         for child in self.servers.iter_mut().chain(self.workers.iter_mut().flatten().map(|(_, c)| c)) {
