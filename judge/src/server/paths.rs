@@ -21,10 +21,12 @@ pub(crate) fn plain(path: &str) -> Option<String> {
         out.push('/');
     }
     let last = out.rfind('/').map_or(0, |i| i + 1);
-    if let Some((name, format)) = out[last..].split_once('.') {
-        if !name.is_empty() && !format.is_empty() && !format.contains('.') {
-            out.truncate(last + name.len());
-        }
+    if let Some((name, format)) = out[last..].split_once('.')
+        && !name.is_empty()
+        && !format.is_empty()
+        && !format.contains('.')
+    {
+        out.truncate(last + name.len());
     }
     (out != path).then_some(out)
 }
