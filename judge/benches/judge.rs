@@ -11,6 +11,13 @@
 //! Besides the goals it prints where the time of one submission goes (from the timestamps the
 //! judge records in PostgreSQL) and where the CPU goes (from `/proc`), so that a missed goal
 //! comes with its first clue.
+//!
+//! Last, hello worlds whose cost is mostly a runtime's start-up, at concurrency 1 through the
+//! same cluster: C++ (a native compile), Java and Kotlin (a JVM compiler, then the JVM) beside
+//! Python's. Java and Kotlin also run as copies of their languages without the start-up options
+//! `judge/languages.toml` gives their compilers (ids 1062 and 1078, from a languages file the
+//! benchmark writes), so the gain is measured in the same run. `BENCH_LANGUAGE_RUNS` sets the
+//! submissions per language (default 10).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark fails by panicking.
 
@@ -43,6 +50,19 @@ const OUTPUT_KB: u64 = 16 * 1024;
 /// Clock ticks per second in `/proc` (USER_HZ, 100 on every Linux ABI).
 const TICKS: f64 = 100.0;
 
+/// Judge0's ids of the languages measured beside Python, and their hello worlds.
+const CPP: i64 = 54;
+const JAVA: i64 = 62;
+const KOTLIN: i64 = 78;
+const CPP_SOURCE: &str = "#include <iostream>\nint main() { std::cout << \"hello, world\\n\"; }\n";
+const JAVA_SOURCE: &str =
+    "public class Main { public static void main(String[] a) { System.out.println(\"hello, world\"); } }\n";
+const KOTLIN_SOURCE: &str = "fun main() { println(\"hello, world\") }\n";
+/// Added to a language's id for its copy without start-up options.
+const WITHOUT_STARTUP: i64 = 1000;
+/// The options `judge/languages.toml` gives JVM compilers for start-up alone: the copies drop them.
+const STARTUP_OPTIONS: [&str; 1] = ["-J-XX:TieredStopAtLevel=1"];
+
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).filter(|n| *n > 0).unwrap_or(default)
 }
@@ -72,11 +92,16 @@ struct Sample {
     received: SystemTime,
 }
 
-/// Sends the hello world and checks the verdict: anything but Accepted with the right output
-/// fails the benchmark.
+/// Sends the Python hello world (see [`submit_program`]).
 fn submit(cluster: &Cluster) -> Sample {
+    submit_program(cluster, PYTHON, SOURCE)
+}
+
+/// Sends a hello world and checks the verdict: anything but Accepted with the right output
+/// fails the benchmark.
+fn submit_program(cluster: &Cluster, language: i64, source: &str) -> Sample {
     let url = format!("{}/submissions?wait=true", cluster.url());
-    let body = serde_json::json!({ "source_code": SOURCE, "language_id": PYTHON }).to_string();
+    let body = serde_json::json!({ "source_code": source, "language_id": language }).to_string();
     let headers = [("X-Auth-Token", cluster.authn.as_str()), ("Content-Type", "application/json")];
     let sent = SystemTime::now();
     let start = Instant::now();
@@ -85,8 +110,8 @@ fn submit(cluster: &Cluster) -> Sample {
     let received = SystemTime::now();
     assert_eq!(response.status, 201, "{}", response.text());
     let done = response.json();
-    assert_eq!(done["status"]["id"], 3, "not Accepted: {done}");
-    assert_eq!(done["stdout"], EXPECTED, "wrong output: {done}");
+    assert_eq!(done["status"]["id"], 3, "language {language} not Accepted: {done}");
+    assert_eq!(done["stdout"], EXPECTED, "language {language}: wrong output: {done}");
     let token = done["token"].as_str().expect("a token").to_owned();
     Sample { token, latency, sent, received }
 }
@@ -326,16 +351,102 @@ fn timestamps(cluster: &Cluster) -> HashMap<String, (f64, f64, f64)> {
         .collect()
 }
 
+/// The built-in languages plus copies of Java and Kotlin without [`STARTUP_OPTIONS`] (ids
+/// `WITHOUT_STARTUP` + theirs), written to `dir`; the cluster's `LANGUAGES_FILE`.
+fn languages_file(dir: &Path) -> PathBuf {
+    let languages = judge::languages::Languages::load(None).expect("the built-in languages");
+    let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let mut text = judge::languages::BUILTIN.to_owned();
+    for id in [JAVA, KOTLIN] {
+        let def = languages.get(i32::try_from(id).unwrap()).expect("the language").def;
+        assert!(
+            def.env.is_empty() && def.files.is_empty(),
+            "language {id}: the copy needs its env and files"
+        );
+        let compile = def.compile_cmd.clone().expect("a compiled language");
+        let without = STARTUP_OPTIONS.iter().fold(compile.clone(), |c, o| c.replace(&format!(" {o}"), ""));
+        assert_ne!(without, compile, "language {id}'s compiler has none of the start-up options");
+        text.push_str(&format!(
+            "\n[[language]]\nid = {}\nname = {}\nsource_file = {}\ncompile_cmd = {}\nrun_cmd = {}\n",
+            WITHOUT_STARTUP + id,
+            quote(&format!("{} without start-up options", def.name)),
+            quote(def.source_file.as_deref().expect("a source file")),
+            quote(&without),
+            quote(&def.run_cmd),
+        ));
+    }
+    let path = dir.join("languages.toml");
+    std::fs::write(&path, text).expect("write the languages file");
+    path
+}
+
+/// Hello worlds at concurrency 1, the languages in turn so that machine noise hits all alike:
+/// p50 and p99 of each, and what the start-up options gain.
+fn startup(cluster: &Cluster, runs: usize) {
+    let cases = [
+        ("Python", PYTHON, SOURCE),
+        ("C++", CPP, CPP_SOURCE),
+        ("Java", JAVA, JAVA_SOURCE),
+        ("Java without start-up options", WITHOUT_STARTUP + JAVA, JAVA_SOURCE),
+        ("Kotlin", KOTLIN, KOTLIN_SOURCE),
+        ("Kotlin without start-up options", WITHOUT_STARTUP + KOTLIN, KOTLIN_SOURCE),
+    ];
+    // Warm up: page caches, and each JVM's first start.
+    for (_, language, source) in cases {
+        submit_program(cluster, language, source);
+    }
+    let mut latencies: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); cases.len()];
+    for _ in 0..runs {
+        for ((_, language, source), samples) in cases.iter().zip(&mut latencies) {
+            samples.push(submit_program(cluster, *language, source).latency);
+        }
+    }
+    let p50s: Vec<Duration> = latencies
+        .iter_mut()
+        .map(|samples| {
+            samples.sort();
+            percentile(samples, 50)
+        })
+        .collect();
+    println!();
+    println!(
+        "hello worlds at concurrency 1, compile and run ({runs} each, the languages in turn; the JVM's \
+         start-up options are {}):",
+        STARTUP_OPTIONS.join(" ")
+    );
+    println!("  {:<44} {:>10} {:>10}", "language", "p50", "p99");
+    for ((name, language, _), samples) in cases.iter().zip(&latencies) {
+        println!(
+            "  {:<44} {:>8.0}ms {:>8.0}ms",
+            format!("{name} ({language})"),
+            ms(percentile(samples, 50)),
+            ms(percentile(samples, 99))
+        );
+    }
+    for (name, with, without) in [("Java", 2, 3), ("Kotlin", 4, 5)] {
+        println!(
+            "  {name}: p50 without the start-up options / with them = {:.2}x",
+            ms(p50s[without]) / ms(p50s[with])
+        );
+    }
+}
+
 fn main() {
     let runs = env_number("BENCH_RUNS", 300);
+    let language_runs = env_number("BENCH_LANGUAGE_RUNS", 10);
     let per_worker = env_number("BENCH_WORKER_CONCURRENCY", 2);
     let boxes = WORKERS * per_worker;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 
+    let languages_dir = tempfile::tempdir().expect("a temporary directory");
+    let languages = languages_file(languages_dir.path());
     let cluster = Cluster::start(Options {
         servers: 1,
         workers: WORKERS,
-        env: vec![("RUST_LOG".into(), "warn".into())],
+        env: vec![
+            ("RUST_LOG".into(), "warn".into()),
+            ("LANGUAGES_FILE".into(), languages.display().to_string()),
+        ],
         concurrency: per_worker,
         release: true,
     });
@@ -528,4 +639,6 @@ fn main() {
         );
     }
     println!("(Judge0 CE takes about 500 ms from creation to result for a hello world.)");
+
+    startup(&cluster, language_runs);
 }

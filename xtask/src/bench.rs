@@ -16,7 +16,9 @@ pub(crate) enum Target {
         runs: usize,
     },
     /// Python hello worlds through a local cluster (1 server, 2 workers) with `wait=true`:
-    /// p50/p99 latency and throughput at concurrency 1 and 32, against the sandbox alone.
+    /// p50/p99 latency and throughput at concurrency 1 and 32, against the sandbox alone; then
+    /// C++, Java and Kotlin hello worlds beside Python's, Java and Kotlin with and without their
+    /// compilers' start-up options.
     Judge {
         /// Submissions at concurrency 1; concurrency 32 and the sandbox alone run twice as many.
         #[arg(long, default_value_t = 300)]

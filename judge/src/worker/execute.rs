@@ -45,11 +45,12 @@ fn non_empty(bytes: Vec<u8>) -> Option<Vec<u8>> {
     (!bytes.is_empty()).then_some(bytes)
 }
 
-/// The words of a command with nothing a shell would interpret, or `None`.
+/// The words of a command with nothing a shell would interpret, or `None`. A first word with
+/// `=` is a variable assignment (`SBCL_HOME=/usr/lib/sbcl sbcl`), which only a shell performs.
 fn plain_words(command: &str) -> Option<Vec<&str>> {
     let plain = command.chars().all(|c| c.is_ascii_alphanumeric() || " _-./=+,:".contains(c));
     let words: Vec<&str> = command.split_whitespace().collect();
-    (plain && !words.is_empty()).then_some(words)
+    (plain && words.first().is_some_and(|w| !w.contains('='))).then_some(words)
 }
 
 /// The command as a run: executed directly when it is plain words (saving a shell's start-up
@@ -318,6 +319,7 @@ mod tests {
         assert_eq!(plain_words("./main $HOME"), None);
         assert_eq!(plain_words("if [ -f compile ]; then /bin/bash compile; fi"), None);
         assert_eq!(plain_words("   "), None);
+        assert_eq!(plain_words("JAVA_OPTS=-Xmx64m /usr/bin/groovyc script.groovy"), None);
     }
 
     #[test]
