@@ -16,7 +16,9 @@
 //! same cluster: C++ (a native compile), Java and Kotlin (a JVM compiler, then the JVM) beside
 //! Python's. Java and Kotlin also run as copies of their languages without the start-up options
 //! `judge/languages.toml` gives their compilers (ids 1062 and 1078, from a languages file the
-//! benchmark writes), so the gain is measured in the same run. `BENCH_LANGUAGE_RUNS` sets the
+//! benchmark writes), and Java as a copy without class-data sharing (id 2062: `-Xshare:off` for
+//! javac and java; the JDK's own archive of its classes is otherwise mapped, in boxes too), so
+//! each gain is measured in the same run. `BENCH_LANGUAGE_RUNS` sets the
 //! submissions per language (default 10).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark fails by panicking.
@@ -62,6 +64,8 @@ const KOTLIN_SOURCE: &str = "fun main() { println(\"hello, world\") }\n";
 const WITHOUT_STARTUP: i64 = 1000;
 /// The options `judge/languages.toml` gives JVM compilers for start-up alone: the copies drop them.
 const STARTUP_OPTIONS: [&str; 1] = ["-J-XX:TieredStopAtLevel=1"];
+/// Added to Java's id for its copy without class-data sharing.
+const WITHOUT_CDS: i64 = 2000;
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).filter(|n| *n > 0).unwrap_or(default)
@@ -352,29 +356,39 @@ fn timestamps(cluster: &Cluster) -> HashMap<String, (f64, f64, f64)> {
 }
 
 /// The built-in languages plus copies of Java and Kotlin without [`STARTUP_OPTIONS`] (ids
-/// `WITHOUT_STARTUP` + theirs), written to `dir`; the cluster's `LANGUAGES_FILE`.
+/// `WITHOUT_STARTUP` + theirs) and of Java without class-data sharing (`WITHOUT_CDS` + its),
+/// written to `dir`; the cluster's `LANGUAGES_FILE`.
 fn languages_file(dir: &Path) -> PathBuf {
     let languages = judge::languages::Languages::load(None).expect("the built-in languages");
     let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let mut text = judge::languages::BUILTIN.to_owned();
-    for id in [JAVA, KOTLIN] {
+    let mut copy = |id: i64, copy_id: i64, what: &str, change: &dyn Fn(&str) -> String| {
         let def = languages.get(i32::try_from(id).unwrap()).expect("the language").def;
         assert!(
             def.env.is_empty() && def.files.is_empty(),
             "language {id}: the copy needs its env and files"
         );
         let compile = def.compile_cmd.clone().expect("a compiled language");
-        let without = STARTUP_OPTIONS.iter().fold(compile.clone(), |c, o| c.replace(&format!(" {o}"), ""));
-        assert_ne!(without, compile, "language {id}'s compiler has none of the start-up options");
+        let (compile_copy, run_copy) = (change(&compile), change(&def.run_cmd));
+        assert_ne!((&compile_copy, &run_copy), (&compile, &def.run_cmd), "language {id}: no copy {what}");
         text.push_str(&format!(
-            "\n[[language]]\nid = {}\nname = {}\nsource_file = {}\ncompile_cmd = {}\nrun_cmd = {}\n",
-            WITHOUT_STARTUP + id,
-            quote(&format!("{} without start-up options", def.name)),
+            "\n[[language]]\nid = {copy_id}\nname = {}\nsource_file = {}\ncompile_cmd = {}\nrun_cmd = {}\n",
+            quote(&format!("{} {what}", def.name)),
             quote(def.source_file.as_deref().expect("a source file")),
-            quote(&without),
-            quote(&def.run_cmd),
+            quote(&compile_copy),
+            quote(&run_copy),
         ));
+    };
+    let without_startup =
+        |cmd: &str| STARTUP_OPTIONS.iter().fold(cmd.to_owned(), |c, o| c.replace(&format!(" {o}"), ""));
+    for id in [JAVA, KOTLIN] {
+        copy(id, WITHOUT_STARTUP + id, "without start-up options", &without_startup);
     }
+    let without_cds = |cmd: &str| {
+        cmd.replace("/usr/bin/javac ", "/usr/bin/javac -J-Xshare:off ")
+            .replace("/usr/bin/java ", "/usr/bin/java -Xshare:off ")
+    };
+    copy(JAVA, WITHOUT_CDS + JAVA, "without class-data sharing", &without_cds);
     let path = dir.join("languages.toml");
     std::fs::write(&path, text).expect("write the languages file");
     path
@@ -388,6 +402,7 @@ fn startup(cluster: &Cluster, runs: usize) {
         ("C++", CPP, CPP_SOURCE),
         ("Java", JAVA, JAVA_SOURCE),
         ("Java without start-up options", WITHOUT_STARTUP + JAVA, JAVA_SOURCE),
+        ("Java without class-data sharing", WITHOUT_CDS + JAVA, JAVA_SOURCE),
         ("Kotlin", KOTLIN, KOTLIN_SOURCE),
         ("Kotlin without start-up options", WITHOUT_STARTUP + KOTLIN, KOTLIN_SOURCE),
     ];
@@ -423,11 +438,12 @@ fn startup(cluster: &Cluster, runs: usize) {
             ms(percentile(samples, 99))
         );
     }
-    for (name, with, without) in [("Java", 2, 3), ("Kotlin", 4, 5)] {
-        println!(
-            "  {name}: p50 without the start-up options / with them = {:.2}x",
-            ms(p50s[without]) / ms(p50s[with])
-        );
+    for (name, with, without, what) in [
+        ("Java", 2, 3, "the start-up options"),
+        ("Java", 2, 4, "class-data sharing"),
+        ("Kotlin", 5, 6, "the start-up options"),
+    ] {
+        println!("  {name}: p50 without {what} / with it = {:.2}x", ms(p50s[without]) / ms(p50s[with]));
     }
 }
 

@@ -244,3 +244,19 @@ fn number_of_runs_averages_and_options_reach_the_compiler_and_the_program() {
     );
     assert_eq!(done["status"]["id"], 8, "SIGXFSZ: {done}");
 }
+
+/// The JDK's archive of its own classes (class-data sharing) is mapped in boxes too: a JVM
+/// starts from it instead of loading and verifying those classes (`bench judge` shows the gain).
+#[test]
+fn java_starts_from_the_jdks_class_data_archive() {
+    let cluster = Cluster::start(Options { servers: 1, workers: 1, ..Options::default() });
+    let done = cluster.run(
+        &json!({
+            "language_id": 62,
+            "source_code": "public class Main { public static void main(String[] a) { System.out.println(System.getProperty(\"java.vm.info\")); } }",
+        }),
+        "",
+    );
+    assert_eq!(done["status"]["id"], 3, "{done}");
+    assert!(done["stdout"].as_str().is_some_and(|s| s.contains("sharing")), "{done}");
+}
