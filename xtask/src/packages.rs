@@ -1,5 +1,6 @@
 //! System packages: find what is missing and install it with apt when running as root.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
@@ -75,19 +76,50 @@ pub(crate) enum Languages {
     All,
 }
 
-/// The packages of every selected language that lacks a path its commands name: the install
-/// list is read from the same file, the same way, as the workers that run the commands.
+/// The packages of the selected languages that are not installed, and all the packages of a
+/// selected language that lacks a path its commands name: the install list is read from the same
+/// file, the same way, as the workers that run the commands. (A package can be needed without
+/// owning a path the commands name, such as the JVM a compiler's script starts.)
 fn language_packages(selection: Languages) -> Result<Vec<String>> {
     if selection == Languages::None {
         return Ok(Vec::new());
     }
     let languages = judge_languages::Languages::load(None).context("cannot read judge/languages.toml")?;
-    Ok(languages
+    let selected: Vec<_> = languages
         .defs()
         .iter()
         .filter(|d| !d.is_archived && !d.worker_toolchain && (selection == Languages::All || d.core))
-        .filter(|d| d.paths().iter().any(|p| !present(p)))
-        .flat_map(|d| d.packages.iter().cloned())
+        .collect();
+    let mut wanted: Vec<String> = selected.iter().flat_map(|d| d.packages.iter().cloned()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let have = installed(&wanted)?;
+    let have = &have;
+    Ok(selected
+        .iter()
+        .flat_map(|d| {
+            let lacks_a_path = d.paths().iter().any(|p| !present(p));
+            d.packages.iter().filter(move |p| lacks_a_path || !have.contains(*p)).cloned()
+        })
+        .collect())
+}
+
+/// Which of `packages` dpkg says are installed.
+fn installed(packages: &[String]) -> Result<HashSet<String>> {
+    if packages.is_empty() {
+        return Ok(HashSet::new());
+    }
+    // Exits non-zero when a package is unknown to dpkg; the others are still listed.
+    let out = Command::new("dpkg-query")
+        .args(["--show", "--showformat=${Package} ${db:Status-Abbrev}\\n"])
+        .args(packages)
+        .output()
+        .context("cannot run dpkg-query")?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .filter(|(_, status)| status.starts_with("ii"))
+        .map(|(package, _)| package.to_owned())
         .collect())
 }
 
