@@ -1,8 +1,8 @@
 //! A page on another origin calls the judge from real Chromium, as Judge0's IDE and its dummy
 //! client page do: the page's JavaScript sends `X-Auth-Token` and a JSON body with fetch(), so
 //! the browser asks with a CORS preflight first and reads nothing the CORS headers do not allow.
-//! Directly and through the gateway (over two servers); and a judge whose `DISALLOW_ORIGIN` names the page's host
-//! is refused by the browser.
+//! Directly and through the gateway (over two servers); and a judge whose `DISALLOW_ORIGIN`
+//! names the page's host is refused by the browser.
 //!
 //! The driver (`browser/driver.mjs`, playwright-core from `browser/package-lock.json`, installed
 //! with `npm ci` when missing) serves the page and drives `/usr/bin/chromium`.

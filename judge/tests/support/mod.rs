@@ -81,23 +81,14 @@ impl Cluster {
             next_worker: 0,
             dir,
         };
-        for i in 0..options.servers {
-            let port = free_port().unwrap();
-            let log = cluster.dir.path().join(format!("server-{i}.log"));
-            let mut cmd = cluster.command();
-            cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")]);
-            cluster.servers.push(spawn(&mut cmd, &log));
-            cluster.server_urls.push(format!("http://127.0.0.1:{port}"));
+        for _ in 0..options.servers {
+            cluster.spawn_server(&[]);
         }
         for _ in 0..options.workers {
             cluster.start_worker();
         }
-        for (i, url) in cluster.server_urls.clone().iter().enumerate() {
-            let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
-            let ready = wait_until(Duration::from_secs(60), || {
-                probe::http_status(addr, "/healthz", Duration::from_secs(1)).is_ok_and(|s| s == 200)
-            });
-            assert!(ready, "server {i} never became healthy:\n{}", cluster.logs());
+        for i in 0..options.servers {
+            cluster.wait_for_server(i);
         }
         for i in 0..options.workers {
             cluster.wait_for_worker(i);
@@ -108,22 +99,31 @@ impl Cluster {
     /// Starts one more server on the cluster's Redis and PostgreSQL with `env` added to the
     /// cluster's (settings only it has), waits until it is healthy, and returns its index.
     pub fn add_server(&mut self, env: &[(&str, &str)]) -> usize {
+        let i = self.spawn_server(env);
+        self.wait_for_server(i);
+        i
+    }
+
+    /// Starts a server process with `env` added to the cluster's, and returns its index.
+    fn spawn_server(&mut self, env: &[(&str, &str)]) -> usize {
         let i = self.servers.len();
         let port = free_port().unwrap();
         let log = self.dir.path().join(format!("server-{i}.log"));
         let mut cmd = self.command();
         cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")]);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        cmd.envs(env.iter().copied());
         self.servers.push(spawn(&mut cmd, &log));
         self.server_urls.push(format!("http://127.0.0.1:{port}"));
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        i
+    }
+
+    /// Waits until server `i` answers its health check.
+    fn wait_for_server(&self, i: usize) {
+        let addr: SocketAddr = self.server_urls[i].trim_start_matches("http://").parse().unwrap();
         let ready = wait_until(Duration::from_secs(60), || {
             probe::http_status(addr, "/healthz", Duration::from_secs(1)).is_ok_and(|s| s == 200)
         });
         assert!(ready, "server {i} never became healthy:\n{}", self.logs());
-        i
     }
 
     fn command(&self) -> Command {
